@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The main job on a throwaway local PostgreSQL: build and install the
+# extension, load the sample data, write real export files under exports/.
+source "$(dirname "$0")/common.sh"
+
+install_dependencies
+install_extension
+
+DATA_DIR=$REPO_ROOT/.pgdata/demo
+start_cluster "$DATA_DIR"
+trap 'stop_cluster "$DATA_DIR"' EXIT
+
+create_supabase_roles
+createdb demo
+create_supabase_auth_schema demo
+export PGDATABASE=demo
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION export_system'
+psql -X -q -v ON_ERROR_STOP=1 -f "$REPO_ROOT/sql/sample_data.sql"
+
+OUT=$REPO_ROOT/exports
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# The documented, byte-exact way to write an export to a file.
+export_to() {
+    local file=$1 config=$2
+    psql -XAtq -v ON_ERROR_STOP=1 -v FETCH_COUNT=1000 \
+        -c "SELECT export_system.export_conversations('$config'::jsonb)" -o "$OUT/$file"
+}
+
+log "writing exports to $OUT"
+export_to training-approved.jsonl '{"format": "jsonl", "scope": "approved"}'
+export_to training-approved-anthropic.jsonl '{"format": "jsonl", "target": "anthropic"}'
+export_to training-approved-sharegpt.jsonl '{"format": "jsonl", "target": "sharegpt"}'
+export_to training-all-no-metadata.jsonl '{"scope": "all", "include_metadata": false}'
+
+python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/training-approved.jsonl"
+
+log "files written"
+for file in "$OUT"/*; do
+    printf '  %-45s %9d bytes %6d lines\n' "$(basename "$file")" "$(stat -c %s "$file")" "$(wc -l <"$file")"
+done
+log "audit log (newest first)"
+psql -X -q -c "SELECT export_id, format, config->>'scope' AS scope, config->>'target' AS target, status,
+                      conversation_count, skipped_count, file_size, db_role
+               FROM export_system.export_logs ORDER BY created_at DESC, \"timestamp\" DESC"

@@ -1,0 +1,178 @@
+-- export_system schema: the data the extension exports, and its audit log.
+-- Runs inside CREATE EXTENSION with search_path = export_system; every name is
+-- still schema-qualified so the file reads the same anywhere.
+
+-- Identity --------------------------------------------------------------------
+
+-- Supabase's auth.uid(), reproduced so the extension works with or without a
+-- Supabase `auth` schema: the legacy per-claim GUC wins, then the JSON claims;
+-- an empty string means "no identity". A SQL-standard body is parsed now, so a
+-- caller's search_path can never change what it resolves to.
+CREATE FUNCTION export_system.current_user_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN COALESCE(
+    NULLIF(pg_catalog.current_setting('request.jwt.claim.sub', true), ''),
+    (NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb
+        OPERATOR(pg_catalog.->>) 'sub')
+)::pg_catalog.uuid;
+
+COMMENT ON FUNCTION export_system.current_user_id() IS
+'The calling user''s id with Supabase auth.uid() semantics: request.jwt.claim.sub, else request.jwt.claims->>''sub''; NULL when neither is set.';
+
+-- Conversations ----------------------------------------------------------------
+
+CREATE TABLE export_system.conversations (
+    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    conversation_id  text NOT NULL UNIQUE,
+    user_id          uuid NOT NULL DEFAULT export_system.current_user_id(),
+    title            text,
+    category         text[] NOT NULL DEFAULT '{}',
+    status           text NOT NULL DEFAULT 'generated'
+        CONSTRAINT conversations_status_check CHECK (status IN
+            ('draft', 'generated', 'pending_review', 'approved', 'rejected', 'needs_revision', 'failed')),
+    quality_score    numeric(4, 2) CHECK (quality_score BETWEEN 0 AND 10),
+    quality_metrics  jsonb,
+    persona          text,
+    emotion          text,
+    topic            text,
+    tier             text NOT NULL
+        CONSTRAINT conversations_tier_check CHECK (tier IN ('template', 'scenario', 'edge_case')),
+    total_turns      integer NOT NULL DEFAULT 0 CHECK (total_turns >= 0),
+    token_count      integer NOT NULL DEFAULT 0 CHECK (token_count >= 0),
+    parent_id        uuid,
+    parent_type      text CHECK (parent_type IN ('template', 'scenario')),
+    parameters       jsonb NOT NULL DEFAULT '{}',
+    review_history   jsonb NOT NULL DEFAULT '[]',
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE export_system.conversations IS
+'Generated chat conversations; status ''approved'' marks those reviewed for training.';
+COMMENT ON COLUMN export_system.conversations.status IS
+'draft | generated | pending_review | approved | rejected | needs_revision | failed';
+COMMENT ON COLUMN export_system.conversations.tier IS 'template | scenario | edge_case';
+
+CREATE INDEX conversations_user_id_idx ON export_system.conversations (user_id);
+CREATE INDEX conversations_status_created_idx ON export_system.conversations (status, created_at, id);
+CREATE INDEX conversations_created_idx ON export_system.conversations (created_at, id);
+
+CREATE TABLE export_system.conversation_turns (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conversation_id  uuid NOT NULL REFERENCES export_system.conversations (id) ON DELETE CASCADE,
+    turn_number      integer NOT NULL CHECK (turn_number >= 1),
+    role             text NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content          text NOT NULL,
+    token_count      integer CHECK (token_count >= 0),
+    UNIQUE (conversation_id, turn_number)
+);
+
+COMMENT ON TABLE export_system.conversation_turns IS
+'The messages of a conversation, in turn_number order.';
+
+-- Audit log --------------------------------------------------------------------
+
+CREATE TABLE export_system.export_logs (
+    id                  uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    export_id           uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    user_id             uuid,
+    "timestamp"         timestamptz NOT NULL DEFAULT now(),
+    format              text NOT NULL CHECK (format IN ('json', 'jsonl', 'csv', 'markdown')),
+    config              jsonb NOT NULL,
+    conversation_count  integer NOT NULL DEFAULT 0,
+    skipped_count       integer NOT NULL DEFAULT 0,
+    file_size           bigint,
+    status              text NOT NULL CHECK (status IN
+        ('queued', 'processing', 'completed', 'failed', 'expired', 'cancelled')),
+    file_url            text,
+    expires_at          timestamptz,
+    error_message       text,
+    db_role             text NOT NULL DEFAULT current_user,
+    duration_ms         bigint,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE export_system.export_logs IS
+'Audit trail: one row per export, written by the extension in the exporting transaction. Users may only read their own rows.';
+COMMENT ON COLUMN export_system.export_logs.user_id IS
+'The JWT subject that ran the export; NULL for database roles without a JWT identity (psql, pg_cron).';
+COMMENT ON COLUMN export_system.export_logs.db_role IS 'The database role (current_user) that ran the export.';
+COMMENT ON COLUMN export_system.export_logs.skipped_count IS
+'Conversations left out because they are not valid examples for the chosen training target.';
+COMMENT ON COLUMN export_system.export_logs.file_size IS
+'Exact byte size of the exported file: every returned row followed by one newline.';
+COMMENT ON COLUMN export_system.export_logs.status IS
+'queued -> processing -> completed | failed | cancelled; completed -> expired';
+
+CREATE INDEX idx_export_logs_user_id ON export_system.export_logs (user_id);
+CREATE INDEX idx_export_logs_timestamp ON export_system.export_logs ("timestamp" DESC);
+CREATE INDEX idx_export_logs_status ON export_system.export_logs (status);
+CREATE INDEX idx_export_logs_format ON export_system.export_logs (format);
+CREATE INDEX idx_export_logs_expires_at ON export_system.export_logs (expires_at) WHERE status = 'completed';
+
+-- Supabase: tie audit rows to auth.users when that table exists at install time.
+DO $$
+BEGIN
+    IF pg_catalog.to_regclass('auth.users') IS NOT NULL THEN
+        ALTER TABLE export_system.export_logs
+            ADD CONSTRAINT export_logs_user_id_fkey FOREIGN KEY (user_id)
+            REFERENCES auth.users (id) ON DELETE CASCADE;
+    END IF;
+END
+$$;
+
+-- pg_dump keeps the rows of extension tables only when they are registered.
+SELECT pg_catalog.pg_extension_config_dump('export_system.conversations', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.conversation_turns', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.export_logs', '');
+
+-- Row Level Security ------------------------------------------------------------
+-- The table owner (the extension's installer) bypasses RLS; it is the only
+-- writer of export_logs, through the extension's own code.
+
+ALTER TABLE export_system.conversations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.conversation_turns ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.export_logs ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY conversations_owner ON export_system.conversations
+    FOR ALL
+    USING (user_id = (SELECT export_system.current_user_id()))
+    WITH CHECK (user_id = (SELECT export_system.current_user_id()));
+
+-- A turn is visible and writable exactly when its conversation is: the
+-- sub-select is itself filtered by the conversations policies.
+CREATE POLICY conversation_turns_follow_conversation ON export_system.conversation_turns
+    FOR ALL
+    USING (EXISTS (SELECT 1 FROM export_system.conversations c
+                   WHERE c.id = conversation_turns.conversation_id))
+    WITH CHECK (EXISTS (SELECT 1 FROM export_system.conversations c
+                        WHERE c.id = conversation_turns.conversation_id));
+
+CREATE POLICY export_logs_read_own ON export_system.export_logs
+    FOR SELECT
+    USING (user_id = (SELECT export_system.current_user_id()));
+
+-- Supabase roles -----------------------------------------------------------------
+-- Grants go only to roles that exist; nothing is ever granted to PUBLIC or anon.
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
+        GRANT USAGE ON SCHEMA export_system TO authenticated;
+        GRANT SELECT, INSERT, UPDATE, DELETE
+            ON export_system.conversations, export_system.conversation_turns TO authenticated;
+        GRANT SELECT ON export_system.export_logs TO authenticated;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
+        GRANT USAGE ON SCHEMA export_system TO service_role;
+        GRANT SELECT, INSERT, UPDATE, DELETE
+            ON export_system.conversations, export_system.conversation_turns TO service_role;
+        GRANT SELECT ON export_system.export_logs TO service_role;
+        CREATE POLICY conversations_service_role ON export_system.conversations
+            FOR ALL TO service_role USING (true) WITH CHECK (true);
+        CREATE POLICY export_logs_service_role ON export_system.export_logs
+            FOR SELECT TO service_role USING (true);
+    END IF;
+END
+$$;

@@ -1,0 +1,119 @@
+//! The audit log. Rows are written by the extension itself, in the caller's
+//! transaction, with the privileges of the log table's owner: callers hold only
+//! SELECT (and RLS shows them only their own rows), so nobody can write,
+//! change or delete a row by hand.
+
+use std::ffi::CString;
+
+use pgrx::prelude::*;
+use serde_json::Value;
+
+/// Who ran an export, read once at its start.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The JWT subject (`export_system.current_user_id()`), if any.
+    pub user_id: Option<String>,
+    /// `current_user`: the database role that ran the export.
+    pub db_role: String,
+    log_owner: pg_sys::Oid,
+}
+
+impl Identity {
+    pub fn current() -> Identity {
+        Spi::connect(|client| {
+            let row = client
+                .select(
+                    "SELECT export_system.current_user_id()::text, current_user::text, \
+                     (SELECT c.relowner FROM pg_catalog.pg_class c \
+                      WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass)",
+                    Some(1),
+                    &[],
+                )
+                .and_then(|table| table.first().get_three::<String, String, pg_sys::Oid>())
+                .unwrap_or_else(|e| panic!("reading the caller's identity failed: {e}"));
+            Identity {
+                user_id: row.0,
+                db_role: row.1.unwrap_or_default(),
+                log_owner: row.2.expect("export_system.export_logs has an owner"),
+            }
+        })
+    }
+}
+
+/// The final state of one export, as recorded.
+#[derive(Debug, Clone)]
+pub struct AuditRecord<'a> {
+    pub export_id: String,
+    pub format: &'static str,
+    pub config: &'a Value,
+    pub status: &'static str,
+    pub conversation_count: i64,
+    pub skipped_count: i64,
+    pub file_size: i64,
+    pub duration_ms: i64,
+    pub error_message: Option<String>,
+}
+
+/// Run `write` as the owner of the audit table with search_path pinned, the
+/// way a SECURITY DEFINER function would; both are restored afterwards (and by
+/// Postgres itself if `write` raises an error).
+fn as_log_owner<R>(identity: &Identity, write: impl FnOnce() -> R) -> R {
+    let search_path = CString::new("search_path").unwrap();
+    let pinned = CString::new("pg_catalog, pg_temp").unwrap();
+    let mut saved_user = pg_sys::InvalidOid;
+    let mut saved_context: i32 = 0;
+    // SAFETY: plain calls into the backend's user-id and GUC machinery, paired
+    // exactly as fmgr_security_definer pairs them.
+    let nest_level = unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+        let nest_level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            search_path.as_ptr(),
+            pinned.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let restricted = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+        pg_sys::SetUserIdAndSecContext(identity.log_owner, saved_context | restricted);
+        nest_level
+    };
+    let result = write();
+    unsafe {
+        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
+        pg_sys::AtEOXact_GUC(true, nest_level);
+    }
+    result
+}
+
+pub fn record(identity: &Identity, record: &AuditRecord) {
+    as_log_owner(identity, || {
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "INSERT INTO export_system.export_logs \
+                       (export_id, user_id, db_role, format, config, status, conversation_count, \
+                        skipped_count, file_size, duration_ms, error_message) \
+                     VALUES ($1::pg_catalog.uuid, $2::pg_catalog.uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    None,
+                    &[
+                        record.export_id.clone().into(),
+                        identity.user_id.clone().into(),
+                        identity.db_role.clone().into(),
+                        record.format.into(),
+                        pgrx::JsonB(record.config.clone()).into(),
+                        record.status.into(),
+                        (record.conversation_count as i32).into(),
+                        (record.skipped_count as i32).into(),
+                        record.file_size.into(),
+                        record.duration_ms.into(),
+                        record.error_message.clone().into(),
+                    ],
+                )
+                .unwrap_or_else(|e| panic!("writing the audit row failed: {e}"));
+        })
+    })
+}

@@ -1,0 +1,638 @@
+//! The export config: jsonb in, a validated, typed `ExportConfig` out.
+//!
+//! Keys are snake_case; the seeds' camelCase spellings (`includeMetadata`,
+//! `conversationIds`, …) are accepted as aliases. Anything unknown, mistyped or
+//! out of range is rejected with SQLSTATE 22023, naming the key and the value.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::error::UserError;
+
+macro_rules! keyword_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            fn valid_list() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+    };
+}
+
+keyword_enum!(
+    /// Output file format.
+    Format { Jsonl => "jsonl", Json => "json", Csv => "csv", Markdown => "markdown" }
+);
+keyword_enum!(
+    /// Fine-tuning dialect of a JSONL line.
+    Target { OpenAi => "openai", Anthropic => "anthropic", ShareGpt => "sharegpt" }
+);
+keyword_enum!(
+    /// Which conversations an export starts from (before filters narrow it).
+    Scope { Approved => "approved", All => "all", Selected => "selected", Filtered => "filtered" }
+);
+keyword_enum!(
+    /// Whitelisted sort columns; anything else never reaches SQL.
+    SortColumn {
+        CreatedAt => "created_at",
+        UpdatedAt => "updated_at",
+        QualityScore => "quality_score",
+        Title => "title",
+        ConversationId => "conversation_id",
+        TotalTurns => "total_turns",
+        TokenCount => "token_count",
+        Tier => "tier",
+        Status => "status",
+    }
+);
+keyword_enum!(SortDirection { Asc => "asc", Desc => "desc" });
+keyword_enum!(LineEnding { Lf => "lf", Crlf => "crlf" });
+keyword_enum!(
+    /// Conversation review states (the CHECK set of conversations.status).
+    Status {
+        Draft => "draft",
+        Generated => "generated",
+        PendingReview => "pending_review",
+        Approved => "approved",
+        Rejected => "rejected",
+        NeedsRevision => "needs_revision",
+        Failed => "failed",
+    }
+);
+keyword_enum!(
+    /// Conversation tiers (the CHECK set of conversations.tier).
+    Tier { Template => "template", Scenario => "scenario", EdgeCase => "edge_case" }
+);
+
+/// What the optional parts of each exported conversation contain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Include {
+    pub metadata: bool,
+    pub quality_scores: bool,
+    pub timestamps: bool,
+    pub approval_history: bool,
+    pub parent_references: bool,
+    /// false: every turn's content is cut to `CONTENT_PREVIEW_CHARS` characters plus "…".
+    pub full_content: bool,
+}
+
+/// Length of turn content kept when `include_full_content` is false.
+pub const CONTENT_PREVIEW_CHARS: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Filters {
+    pub status: Vec<Status>,
+    pub tier: Vec<Tier>,
+    pub quality_min: Option<f64>,
+    pub quality_max: Option<f64>,
+    pub persona: Vec<String>,
+    pub emotion: Vec<String>,
+    pub topic: Vec<String>,
+    pub category: Vec<String>,
+    /// RFC 3339, UTC; inclusive.
+    pub created_from: Option<String>,
+    /// RFC 3339, UTC; inclusive.
+    pub created_to: Option<String>,
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sort {
+    pub by: SortColumn,
+    pub direction: SortDirection,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportConfig {
+    pub format: Format,
+    pub target: Target,
+    pub scope: Scope,
+    pub conversation_ids: Vec<Uuid>,
+    pub filters: Filters,
+    pub sort: Sort,
+    pub limit: Option<i64>,
+    pub include: Include,
+    /// Unusable conversations raise an error instead of being skipped.
+    pub strict: bool,
+    pub pretty: bool,
+    pub bom: bool,
+    pub line_ending: LineEnding,
+    pub formula_guard: bool,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            format: Format::Jsonl,
+            target: Target::OpenAi,
+            scope: Scope::Approved,
+            conversation_ids: Vec::new(),
+            filters: Filters::default(),
+            sort: Sort { by: SortColumn::CreatedAt, direction: SortDirection::Asc },
+            limit: None,
+            include: Include {
+                metadata: true,
+                quality_scores: true,
+                timestamps: true,
+                approval_history: false,
+                parent_references: false,
+                full_content: true,
+            },
+            strict: false,
+            pretty: true,
+            bom: true,
+            line_ending: LineEnding::Lf,
+            formula_guard: true,
+        }
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "format",
+    "target",
+    "scope",
+    "conversation_ids",
+    "filters",
+    "sort",
+    "limit",
+    "include_metadata",
+    "include_quality_scores",
+    "include_timestamps",
+    "include_approval_history",
+    "include_parent_references",
+    "include_full_content",
+    "strict",
+    "pretty",
+    "bom",
+    "line_ending",
+    "formula_guard",
+];
+
+const FILTER_KEYS: &[&str] = &[
+    "status",
+    "tier",
+    "quality_min",
+    "quality_max",
+    "persona",
+    "emotion",
+    "topic",
+    "category",
+    "created_from",
+    "created_to",
+    "search",
+];
+
+const SORT_KEYS: &[&str] = &["by", "direction"];
+
+/// `includeMetadata` → `include_metadata`; snake_case passes through unchanged.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for ch in key.chars() {
+        if ch.is_ascii_uppercase() {
+            out.push('_');
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Canonical keys of a JSON object, each checked against `known`.
+/// `path` is how the object is named in messages ("" for the top level).
+fn canonical_entries<'a>(
+    object: &'a Map<String, Value>,
+    known: &[&str],
+    path: &str,
+) -> Result<Vec<(String, &'a Value)>, UserError> {
+    let mut entries: Vec<(String, &Value)> = Vec::with_capacity(object.len());
+    for (key, value) in object {
+        let canonical = snake_case(key);
+        let full = qualified(path, key);
+        if !known.contains(&canonical.as_str()) {
+            return Err(UserError::invalid_parameter(
+                format!("unknown key \"{full}\" in export config"),
+                format!("Valid keys{}: {}.", in_object(path), known.join(", ")),
+            ));
+        }
+        if entries.iter().any(|(seen, _)| *seen == canonical) {
+            return Err(UserError::invalid_parameter(
+                format!("key \"{}\" is given twice in export config", qualified(path, &canonical)),
+                "Use either the snake_case key or its camelCase alias, not both.",
+            ));
+        }
+        entries.push((canonical, value));
+    }
+    Ok(entries)
+}
+
+fn qualified(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn in_object(path: &str) -> String {
+    if path.is_empty() { String::new() } else { format!(" in \"{path}\"") }
+}
+
+/// The value as it appears in an error message: JSON text, cut short.
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn wrong_type(key: &str, value: &Value, expected: &str, hint: &str) -> UserError {
+    UserError::invalid_parameter(
+        format!("export config key \"{key}\" must be {expected}, got {}", shown(value)),
+        hint.to_string(),
+    )
+}
+
+fn bool_value(key: &str, value: &Value) -> Result<bool, UserError> {
+    value.as_bool().ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
+}
+
+fn keyword<T>(
+    key: &str,
+    value: &Value,
+    parse: fn(&str) -> Option<T>,
+    valid: String,
+) -> Result<T, UserError> {
+    let hint = format!("Valid values for \"{key}\": {valid}.");
+    let text = value.as_str().ok_or_else(|| wrong_type(key, value, "a string", &hint))?;
+    parse(text).ok_or_else(|| {
+        UserError::invalid_parameter(
+            format!("export config key \"{key}\" has invalid value {}", shown(value)),
+            hint,
+        )
+    })
+}
+
+fn string_list(key: &str, value: &Value) -> Result<Vec<String>, UserError> {
+    let hint = "Give a JSON array of strings, e.g. [\"a\", \"b\"].";
+    let items = value.as_array().ok_or_else(|| wrong_type(key, value, "an array of strings", hint))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| wrong_type(key, item, "an array of strings", hint))
+        })
+        .collect()
+}
+
+fn keyword_list<T>(
+    key: &str,
+    value: &Value,
+    parse: fn(&str) -> Option<T>,
+    valid: String,
+) -> Result<Vec<T>, UserError> {
+    string_list(key, value)?
+        .iter()
+        .map(|text| keyword(key, &Value::String(text.clone()), parse, valid.clone()))
+        .collect()
+}
+
+fn quality(key: &str, value: &Value) -> Result<f64, UserError> {
+    let hint = "Quality scores are numbers from 0 to 10.";
+    let number = value.as_f64().ok_or_else(|| wrong_type(key, value, "a number", hint))?;
+    if !(0.0..=10.0).contains(&number) {
+        return Err(UserError::invalid_parameter(
+            format!("export config key \"{key}\" is out of range: {}", shown(value)),
+            hint,
+        ));
+    }
+    Ok(number)
+}
+
+/// ISO 8601 instant or calendar date → RFC 3339 in UTC. A bare date means the
+/// start of that day (UTC) for `created_from` and its last microsecond for `created_to`.
+fn instant(key: &str, value: &Value, end_of_day: bool) -> Result<String, UserError> {
+    let hint = "Use an ISO 8601 timestamp with offset (2025-10-29T10:00:00Z) or a date (2025-10-29).";
+    let text = value.as_str().ok_or_else(|| wrong_type(key, value, "a string", hint))?;
+    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+            let time = if end_of_day {
+                date.and_hms_micro_opt(23, 59, 59, 999_999)?
+            } else {
+                date.and_hms_opt(0, 0, 0)?
+            };
+            Some(time.and_utc())
+        });
+    parsed
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+        .ok_or_else(|| {
+            UserError::invalid_parameter(
+                format!("export config key \"{key}\" is not an ISO 8601 date or timestamp: {}", shown(value)),
+                hint,
+            )
+        })
+}
+
+fn object<'a>(key: &str, value: &'a Value, hint: &str) -> Result<&'a Map<String, Value>, UserError> {
+    value.as_object().ok_or_else(|| wrong_type(key, value, "an object", hint))
+}
+
+fn parse_filters(value: &Value) -> Result<Filters, UserError> {
+    let map = object("filters", value, "Give filters as an object, e.g. {\"tier\": [\"template\"]}.")?;
+    let mut filters = Filters::default();
+    for (key, value) in canonical_entries(map, FILTER_KEYS, "filters")? {
+        let path = format!("filters.{key}");
+        match key.as_str() {
+            "status" => filters.status = keyword_list(&path, value, Status::parse, Status::valid_list())?,
+            "tier" => filters.tier = keyword_list(&path, value, Tier::parse, Tier::valid_list())?,
+            "quality_min" => filters.quality_min = Some(quality(&path, value)?),
+            "quality_max" => filters.quality_max = Some(quality(&path, value)?),
+            "persona" => filters.persona = string_list(&path, value)?,
+            "emotion" => filters.emotion = string_list(&path, value)?,
+            "topic" => filters.topic = string_list(&path, value)?,
+            "category" => filters.category = string_list(&path, value)?,
+            "created_from" => filters.created_from = Some(instant(&path, value, false)?),
+            "created_to" => filters.created_to = Some(instant(&path, value, true)?),
+            "search" => {
+                let hint = "Give the text to look for in titles and turn content.";
+                let text = value.as_str().ok_or_else(|| wrong_type(&path, value, "a string", hint))?;
+                if text.is_empty() {
+                    return Err(UserError::invalid_parameter(
+                        "export config key \"filters.search\" must not be empty",
+                        hint,
+                    ));
+                }
+                filters.search = Some(text.to_string());
+            }
+            _ => unreachable!("canonical_entries admits only FILTER_KEYS"),
+        }
+    }
+    if let (Some(min), Some(max)) = (filters.quality_min, filters.quality_max) {
+        if min > max {
+            return Err(UserError::invalid_parameter(
+                format!("export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"),
+                "quality_min must be less than or equal to quality_max.",
+            ));
+        }
+    }
+    Ok(filters)
+}
+
+fn parse_sort(value: &Value) -> Result<Sort, UserError> {
+    let mut sort = ExportConfig::default().sort;
+    if let Some(text) = value.as_str() {
+        sort.by = keyword("sort", &Value::String(text.into()), SortColumn::parse, SortColumn::valid_list())?;
+        return Ok(sort);
+    }
+    let map = object("sort", value, "Give sort as {\"by\": \"created_at\", \"direction\": \"desc\"}.")?;
+    for (key, value) in canonical_entries(map, SORT_KEYS, "sort")? {
+        match key.as_str() {
+            "by" => sort.by = keyword("sort.by", value, SortColumn::parse, SortColumn::valid_list())?,
+            "direction" => {
+                sort.direction =
+                    keyword("sort.direction", value, SortDirection::parse, SortDirection::valid_list())?
+            }
+            _ => unreachable!("canonical_entries admits only SORT_KEYS"),
+        }
+    }
+    Ok(sort)
+}
+
+fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
+    let hint = "Give the conversations' id values (UUIDs) as a JSON array of strings.";
+    let items = value
+        .as_array()
+        .ok_or_else(|| wrong_type("conversation_ids", value, "an array of UUID strings", hint))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str().and_then(|text| Uuid::parse_str(text).ok()).ok_or_else(|| {
+                UserError::invalid_parameter(
+                    format!("export config key \"conversation_ids\" contains a malformed id: {}", shown(item)),
+                    hint,
+                )
+            })
+        })
+        .collect()
+}
+
+impl ExportConfig {
+    /// Validate a jsonb config. `null` or a missing argument means all defaults.
+    pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
+        let mut out = ExportConfig::default();
+        let map = match config {
+            Value::Null => return Ok(out),
+            Value::Object(map) => map,
+            other => {
+                return Err(UserError::invalid_parameter(
+                    format!("export config must be a JSON object, got {}", shown(other)),
+                    "Pass an object such as '{\"format\": \"jsonl\", \"scope\": \"approved\"}'::jsonb.",
+                ));
+            }
+        };
+        let mut ids_given = false;
+        for (key, value) in canonical_entries(map, TOP_LEVEL_KEYS, "")? {
+            let key = key.as_str();
+            match key {
+                "format" => out.format = keyword(key, value, Format::parse, Format::valid_list())?,
+                "target" => out.target = keyword(key, value, Target::parse, Target::valid_list())?,
+                "scope" => out.scope = keyword(key, value, Scope::parse, Scope::valid_list())?,
+                "conversation_ids" => {
+                    out.conversation_ids = parse_ids(value)?;
+                    ids_given = true;
+                }
+                "filters" => out.filters = parse_filters(value)?,
+                "sort" => out.sort = parse_sort(value)?,
+                "limit" => {
+                    let hint = "Give a whole number of conversations, at least 1.";
+                    let limit = value.as_i64().ok_or_else(|| wrong_type(key, value, "an integer", hint))?;
+                    if limit < 1 {
+                        return Err(UserError::invalid_parameter(
+                            format!("export config key \"limit\" must be at least 1, got {limit}"),
+                            hint,
+                        ));
+                    }
+                    out.limit = Some(limit);
+                }
+                "include_metadata" => out.include.metadata = bool_value(key, value)?,
+                "include_quality_scores" => out.include.quality_scores = bool_value(key, value)?,
+                "include_timestamps" => out.include.timestamps = bool_value(key, value)?,
+                "include_approval_history" => out.include.approval_history = bool_value(key, value)?,
+                "include_parent_references" => out.include.parent_references = bool_value(key, value)?,
+                "include_full_content" => out.include.full_content = bool_value(key, value)?,
+                "strict" => out.strict = bool_value(key, value)?,
+                "pretty" => out.pretty = bool_value(key, value)?,
+                "bom" => out.bom = bool_value(key, value)?,
+                "line_ending" => out.line_ending = keyword(key, value, LineEnding::parse, LineEnding::valid_list())?,
+                "formula_guard" => out.formula_guard = bool_value(key, value)?,
+                _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
+            }
+        }
+        match (out.scope, ids_given) {
+            (Scope::Selected, false) => Err(UserError::invalid_parameter(
+                "export config key \"scope\" is \"selected\" but \"conversation_ids\" is missing",
+                "Add \"conversation_ids\": [\"<uuid>\", …], or choose scope approved, all or filtered.",
+            )),
+            (Scope::Selected, true) if out.conversation_ids.is_empty() => Err(UserError::invalid_parameter(
+                "export config key \"conversation_ids\" is empty",
+                "Scope \"selected\" needs at least one conversation id.",
+            )),
+            (scope, true) if scope != Scope::Selected => Err(UserError::invalid_parameter(
+                format!("export config key \"conversation_ids\" is only used with scope \"selected\", not \"{}\"", scope.as_str()),
+                "Set \"scope\": \"selected\", or remove conversation_ids.",
+            )),
+            (Scope::Filtered, _) if !map.keys().any(|k| snake_case(k) == "filters") => Err(UserError::invalid_parameter(
+                "export config key \"scope\" is \"filtered\" but \"filters\" is missing",
+                "Add \"filters\": {…}, or choose scope approved or all.",
+            )),
+            _ => Ok(out),
+        }
+    }
+
+    /// The effective config with every key spelled out: what the audit log records.
+    pub fn to_json(&self) -> Value {
+        let f = &self.filters;
+        let names = |items: &[Status]| items.iter().map(|s| s.as_str()).collect::<Vec<_>>();
+        let mut filters = Map::new();
+        let mut put = |key: &str, value: Value| {
+            if !value.is_null() && value != json!([]) {
+                filters.insert(key.to_string(), value);
+            }
+        };
+        put("status", json!(names(&f.status)));
+        put("tier", json!(f.tier.iter().map(|t| t.as_str()).collect::<Vec<_>>()));
+        put("quality_min", json!(f.quality_min));
+        put("quality_max", json!(f.quality_max));
+        put("persona", json!(f.persona));
+        put("emotion", json!(f.emotion));
+        put("topic", json!(f.topic));
+        put("category", json!(f.category));
+        put("created_from", json!(f.created_from));
+        put("created_to", json!(f.created_to));
+        put("search", json!(f.search));
+        let mut config = json!({
+            "format": self.format.as_str(),
+            "target": self.target.as_str(),
+            "scope": self.scope.as_str(),
+            "filters": filters,
+            "sort": {"by": self.sort.by.as_str(), "direction": self.sort.direction.as_str()},
+            "include_metadata": self.include.metadata,
+            "include_quality_scores": self.include.quality_scores,
+            "include_timestamps": self.include.timestamps,
+            "include_approval_history": self.include.approval_history,
+            "include_parent_references": self.include.parent_references,
+            "include_full_content": self.include.full_content,
+            "strict": self.strict,
+            "pretty": self.pretty,
+            "bom": self.bom,
+            "line_ending": self.line_ending.as_str(),
+            "formula_guard": self.formula_guard,
+        });
+        if let Some(limit) = self.limit {
+            config["limit"] = json!(limit);
+        }
+        if self.scope == Scope::Selected {
+            config["conversation_ids"] = json!(self.conversation_ids.iter().map(Uuid::to_string).collect::<Vec<_>>());
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(config: Value) -> UserError {
+        ExportConfig::from_json(&config).expect_err("config should be rejected")
+    }
+
+    #[test]
+    fn defaults_when_empty_or_null() {
+        assert_eq!(ExportConfig::from_json(&json!({})).unwrap(), ExportConfig::default());
+        assert_eq!(ExportConfig::from_json(&Value::Null).unwrap(), ExportConfig::default());
+    }
+
+    #[test]
+    fn camel_case_aliases_are_accepted() {
+        let config = ExportConfig::from_json(&json!({"includeMetadata": false, "includeFullContent": false})).unwrap();
+        assert!(!config.include.metadata);
+        assert!(!config.include.full_content);
+    }
+
+    #[test]
+    fn alias_and_key_together_are_rejected() {
+        let e = err(json!({"includeMetadata": false, "include_metadata": true}));
+        assert!(e.message.contains("include_metadata"), "{}", e.message);
+    }
+
+    #[test]
+    fn unknown_key_is_named_and_valid_keys_hinted() {
+        let e = err(json!({"fromat": "csv"}));
+        assert!(e.message.contains("\"fromat\""), "{}", e.message);
+        assert!(e.hint.contains("format"), "{}", e.hint);
+    }
+
+    #[test]
+    fn bad_values_name_key_and_value() {
+        let e = err(json!({"format": "xml"}));
+        assert!(e.message.contains("\"format\"") && e.message.contains("\"xml\""), "{}", e.message);
+        assert!(e.hint.contains("jsonl, json, csv, markdown"), "{}", e.hint);
+        let e = err(json!({"include_metadata": "yes"}));
+        assert!(e.message.contains("include_metadata") && e.message.contains("\"yes\""), "{}", e.message);
+        let e = err(json!({"filters": {"tier": ["gold"]}}));
+        assert!(e.message.contains("filters.tier") && e.message.contains("gold"), "{}", e.message);
+        let e = err(json!({"sort": {"by": "id; drop table x"}}));
+        assert!(e.message.contains("sort.by"), "{}", e.message);
+    }
+
+    #[test]
+    fn malformed_id_is_rejected() {
+        let e = err(json!({"scope": "selected", "conversation_ids": ["not-a-uuid"]}));
+        assert!(e.message.contains("conversation_ids") && e.message.contains("not-a-uuid"), "{}", e.message);
+    }
+
+    #[test]
+    fn scope_and_ids_must_agree() {
+        assert!(err(json!({"scope": "selected"})).message.contains("conversation_ids"));
+        assert!(err(json!({"conversation_ids": []})).message.contains("only used with scope"));
+        assert!(err(json!({"scope": "filtered"})).message.contains("filters"));
+    }
+
+    #[test]
+    fn dates_become_utc_instants() {
+        let config = ExportConfig::from_json(&json!({
+            "filters": {"created_from": "2025-10-29", "created_to": "2025-10-30T12:00:00+02:00"}
+        }))
+        .unwrap();
+        assert_eq!(config.filters.created_from.as_deref(), Some("2025-10-29T00:00:00.000000Z"));
+        assert_eq!(config.filters.created_to.as_deref(), Some("2025-10-30T10:00:00.000000Z"));
+    }
+
+    #[test]
+    fn normalized_config_round_trips() {
+        let config = ExportConfig::from_json(&json!({
+            "format": "csv", "scope": "filtered",
+            "filters": {"tier": ["template"], "quality_min": 7.5, "search": "refund"},
+            "sort": {"by": "quality_score", "direction": "desc"}, "limit": 10
+        }))
+        .unwrap();
+        assert_eq!(ExportConfig::from_json(&config.to_json()).unwrap(), config);
+    }
+}

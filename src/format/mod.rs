@@ -1,0 +1,80 @@
+//! Output formats: each turns conversations into the rows of one file type.
+//! A file is its rows, each followed by "\n"; no row contains the separator
+//! unless the format itself needs multi-line records (CSV cells).
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+
+use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
+use crate::source::Conversation;
+
+mod jsonl;
+
+/// Rows produced but not yet returned.
+pub type Rows = VecDeque<String>;
+
+/// Why a conversation could not be written in the chosen format or target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip(pub &'static str);
+
+pub trait ExportFormat {
+    /// Rows that open the file (a header, an envelope's start).
+    fn begin(&mut self, _rows: &mut Rows) {}
+    /// Rows for one conversation, or why it cannot be exported.
+    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip>;
+    /// Rows that close the file.
+    fn finish(&mut self, _rows: &mut Rows) {}
+}
+
+pub fn for_config(config: &ExportConfig) -> Box<dyn ExportFormat> {
+    match config.format {
+        Format::Jsonl => Box::new(jsonl::Jsonl::new(config)),
+        other => unimplemented!("format {}", other.as_str()),
+    }
+}
+
+/// Turn content as exported: whole, or cut to a preview when
+/// `include_full_content` is false.
+pub fn exported_content(content: &str, full: bool) -> Cow<'_, str> {
+    if full {
+        return Cow::Borrowed(content);
+    }
+    match content.char_indices().nth(CONTENT_PREVIEW_CHARS) {
+        None => Cow::Borrowed(content),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &content[..cut])),
+    }
+}
+
+/// Serialize compactly, with U+2028/U+2029 escaped: JSON allows them raw, but
+/// JavaScript tooling and line-oriented readers treat them as line breaks.
+pub fn json_line<T: serde::Serialize>(value: &T) -> String {
+    let text = serde_json::to_string(value).expect("serializing export JSON cannot fail");
+    escape_line_separators(text)
+}
+
+pub fn escape_line_separators(text: String) -> String {
+    if !text.contains(['\u{2028}', '\u{2029}']) {
+        return text;
+    }
+    text.replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_cuts_on_character_boundaries() {
+        let long = "é".repeat(CONTENT_PREVIEW_CHARS + 3);
+        let cut = exported_content(&long, false);
+        assert_eq!(cut.chars().count(), CONTENT_PREVIEW_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(exported_content("short", false), "short");
+        assert_eq!(exported_content(&long, true), long.as_str());
+    }
+
+    #[test]
+    fn line_separators_are_escaped() {
+        assert_eq!(json_line(&"a\u{2028}b\u{2029}c"), r#""a\u2028b\u2029c""#);
+    }
+}
