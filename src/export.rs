@@ -177,8 +177,19 @@ unsafe extern "C-unwind" fn stopped_early(arg: pg_sys::Datum) {
     // context, which outlives this callback (ours was registered after pgrx's
     // own shutdown callback, so it runs first).
     let run = unsafe { &*(arg.cast_mut_ptr::<Rc<RefCell<ExportRun>>>()) };
-    if let Ok(mut run) = run.try_borrow_mut() {
+    let Ok(mut run) = run.try_borrow_mut() else { return };
+    // Executor shutdown can run after the statement's snapshot was popped
+    // (a portal dropped at the end of a query or at COMMIT); the audit insert needs one.
+    // SAFETY: balanced push/pop within this transaction.
+    unsafe {
+        let need_snapshot = !pg_sys::ActiveSnapshotSet();
+        if need_snapshot {
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        }
         run.stop_early();
+        if need_snapshot {
+            pg_sys::PopActiveSnapshot();
+        }
     }
 }
 
@@ -193,7 +204,8 @@ fn export_conversations(
     let config = ExportConfig::from_json(&config_json).or_raise();
     let identity = Identity::current();
     let source = ConversationSource::open(&config);
-    let mut format = format::for_config(&config);
+    let export_date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut format = format::for_config(&config, export_date);
     let mut rows = Rows::new();
     format.begin(&mut rows);
     let run = Rc::new(RefCell::new(ExportRun {

@@ -8,7 +8,10 @@ use std::collections::VecDeque;
 use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
 use crate::source::Conversation;
 
+mod csv;
+mod json;
 mod jsonl;
+mod markdown;
 
 /// Rows produced but not yet returned.
 pub type Rows = VecDeque<String>;
@@ -26,10 +29,13 @@ pub trait ExportFormat {
     fn finish(&mut self, _rows: &mut Rows) {}
 }
 
-pub fn for_config(config: &ExportConfig) -> Box<dyn ExportFormat> {
+/// The format's writer; `export_date` (ISO 8601) is stamped into JSON documents.
+pub fn for_config(config: &ExportConfig, export_date: String) -> Box<dyn ExportFormat> {
     match config.format {
         Format::Jsonl => Box::new(jsonl::Jsonl::new(config)),
-        other => unimplemented!("format {}", other.as_str()),
+        Format::Json => Box::new(json::Json::new(config, export_date)),
+        Format::Csv => Box::new(csv::Csv::new(config)),
+        Format::Markdown => Box::new(markdown::Markdown::new(config)),
     }
 }
 

@@ -1,0 +1,184 @@
+//! JSON: one versioned document, streamed. `conversation_count` and `summary`
+//! follow the `conversations` array, because they are known only at its end.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::{ExportFormat, Rows, Skip, escape_line_separators, exported_content};
+use crate::config::{ExportConfig, Include};
+use crate::source::Conversation;
+
+/// Version of the document layout below.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+pub struct Json {
+    include: Include,
+    pretty: bool,
+    export_date: String,
+    count: i64,
+    total_turns: i64,
+    quality_sum: f64,
+    quality_count: i64,
+    tiers: BTreeMap<String, i64>,
+    /// Pretty mode: the last line of the previous conversation, held back
+    /// until we know whether a comma follows it.
+    held_line: Option<String>,
+}
+
+impl Json {
+    pub fn new(config: &ExportConfig, export_date: String) -> Self {
+        Json {
+            include: config.include.clone(),
+            pretty: config.pretty,
+            export_date,
+            count: 0,
+            total_turns: 0,
+            quality_sum: 0.0,
+            quality_count: 0,
+            tiers: BTreeMap::new(),
+            held_line: None,
+        }
+    }
+
+    fn to_text<T: Serialize>(&self, value: &T) -> String {
+        let text = if self.pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+        escape_line_separators(text.expect("serializing export JSON cannot fail"))
+    }
+}
+
+#[derive(Serialize)]
+struct TurnOut<'a> {
+    role: &'a str,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_count: Option<i32>,
+}
+
+fn metadata(conversation: &Conversation, include: &Include) -> Value {
+    let mut metadata = Map::new();
+    metadata.insert("persona".into(), json!(conversation.persona));
+    metadata.insert("emotion".into(), json!(conversation.emotion));
+    metadata.insert("topic".into(), json!(conversation.topic));
+    metadata.insert("category".into(), json!(conversation.category));
+    metadata.insert("total_turns".into(), json!(conversation.total_turns));
+    metadata.insert("token_count".into(), json!(conversation.token_count));
+    if include.quality_scores {
+        metadata.insert("quality_score".into(), json!(conversation.quality_score));
+        metadata.insert("quality_metrics".into(), json!(conversation.quality_metrics));
+    }
+    if include.timestamps {
+        metadata.insert("created_at".into(), json!(conversation.created_at));
+        metadata.insert("updated_at".into(), json!(conversation.updated_at));
+    }
+    if include.approval_history {
+        metadata.insert("review_history".into(), conversation.review_history.clone());
+    }
+    if include.parent_references && (conversation.parent_id.is_some() || conversation.parent_type.is_some()) {
+        metadata.insert("parent_id".into(), json!(conversation.parent_id));
+        metadata.insert("parent_type".into(), json!(conversation.parent_type));
+    }
+    Value::Object(metadata)
+}
+
+/// Indent every line of `text` by `depth` levels of two spaces.
+fn push_indented(rows: &mut Rows, text: &str, depth: usize) {
+    let indent = "  ".repeat(depth);
+    rows.extend(text.split('\n').map(|line| format!("{indent}{line}")));
+}
+
+impl ExportFormat for Json {
+    fn begin(&mut self, rows: &mut Rows) {
+        let version = json!(SCHEMA_VERSION);
+        let date = json!(self.export_date);
+        if self.pretty {
+            rows.push_back("{".into());
+            rows.push_back(format!("  \"version\": {version},"));
+            rows.push_back(format!("  \"export_date\": {date},"));
+            rows.push_back("  \"conversations\": [".into());
+        } else {
+            rows.push_back(format!("{{\"version\":{version},\"export_date\":{date},\"conversations\":["));
+        }
+    }
+
+    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+        let full = self.include.full_content;
+        let contents: Vec<_> = conversation.turns.iter().map(|t| exported_content(&t.content, full)).collect();
+        let mut object = Map::new();
+        object.insert("conversation_id".into(), json!(conversation.conversation_id));
+        object.insert("title".into(), json!(conversation.title));
+        object.insert("status".into(), json!(conversation.status));
+        object.insert("tier".into(), json!(conversation.tier));
+        object.insert(
+            "turns".into(),
+            serde_json::to_value(
+                conversation
+                    .turns
+                    .iter()
+                    .zip(&contents)
+                    .map(|(t, content)| TurnOut { role: &t.role, content, token_count: t.token_count })
+                    .collect::<Vec<_>>(),
+            )
+            .expect("turns serialize"),
+        );
+        if self.include.metadata {
+            object.insert("metadata".into(), metadata(conversation, &self.include));
+        }
+        let text = self.to_text(&Value::Object(object));
+
+        self.count += 1;
+        self.total_turns += conversation.turns.len() as i64;
+        if let Some(score) = conversation.quality_score {
+            self.quality_sum += score;
+            self.quality_count += 1;
+        }
+        *self.tiers.entry(conversation.tier.clone()).or_default() += 1;
+
+        if self.pretty {
+            if let Some(line) = self.held_line.take() {
+                rows.push_back(format!("{line},"));
+            }
+            let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
+            if !body.is_empty() {
+                push_indented(rows, body, 2);
+            }
+            self.held_line = Some(format!("    {last}"));
+        } else {
+            let separator = if self.count > 1 { "," } else { "" };
+            rows.push_back(format!("{separator}{text}"));
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, rows: &mut Rows) {
+        let mut tail = Map::new();
+        tail.insert("conversation_count".into(), json!(self.count));
+        if self.include.metadata {
+            let average = (self.quality_count > 0).then(|| {
+                // Two decimals, like the scores themselves.
+                (self.quality_sum / self.quality_count as f64 * 100.0).round() / 100.0
+            });
+            tail.insert(
+                "summary".into(),
+                json!({
+                    "total_turns": self.total_turns,
+                    "average_quality_score": average,
+                    "tier_distribution": self.tiers,
+                }),
+            );
+        }
+        if self.pretty {
+            rows.extend(self.held_line.take());
+            rows.push_back("  ],".into());
+            // Splice the tail object's members (all but its braces) into the open root object.
+            let tail_text = self.to_text(&Value::Object(tail));
+            let lines: Vec<&str> = tail_text.split('\n').collect();
+            rows.extend(lines[1..lines.len() - 1].iter().map(|line| line.to_string()));
+            rows.push_back("}".into());
+        } else {
+            let tail_text = self.to_text(&Value::Object(tail));
+            rows.push_back(format!("],{}", &tail_text[1..]));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Markdown for human review, one row per line, after the seeds' template:
+//! `# Conversation: <title>`, a metadata bullet list, `## Conversation`, each
+//! turn as `**Role:**` over a blockquote, `---` between conversations.
+//!
+//! Text from the database is escaped so that it renders as exactly itself:
+//! content that looks like Markdown (headings, rules, quotes, fences, lists,
+//! emphasis, HTML) stays literal text inside its blockquote.
+
+use std::fmt::Write;
+
+use super::{ExportFormat, Rows, Skip, exported_content};
+use crate::config::{ExportConfig, Include};
+use crate::source::Conversation;
+
+/// Punctuation that can start or close inline Markdown anywhere in a line.
+const INLINE_SPECIAL: &[char] = &['\\', '`', '*', '_', '[', ']', '<', '>', '!', '&', '~', '|', '#'];
+
+/// One line of text, escaped so CommonMark renders it literally.
+pub fn escape_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 8);
+    let body_start = line.len() - line.trim_start_matches([' ', '\t']).len();
+    let body_end = line.trim_end_matches([' ', '\t']).len().max(body_start);
+    // Leading and trailing blanks would be stripped (or turn into code blocks
+    // and hard breaks); as character references they are kept as text.
+    for ch in line[..body_start].chars() {
+        write!(out, "&#{};", ch as u32).unwrap();
+    }
+    let body = &line[body_start..body_end];
+    let mut chars = body.char_indices().peekable();
+    while let Some((index, ch)) = chars.next() {
+        let at_start = index == 0;
+        let list_marker = at_start && matches!(ch, '-' | '+' | '=');
+        let ordered_marker = (ch == '.' || ch == ')')
+            && index > 0
+            && body[..index].bytes().all(|b| b.is_ascii_digit());
+        if ch == '\r' {
+            out.push_str("&#13;");
+        } else if INLINE_SPECIAL.contains(&ch) || list_marker || ordered_marker {
+            out.push('\\');
+            out.push(ch);
+        } else {
+            out.push(ch);
+        }
+    }
+    for ch in line[body_end..].chars() {
+        write!(out, "&#{};", ch as u32).unwrap();
+    }
+    out
+}
+
+/// Single-line text for headings and bullets: line breaks become spaces.
+fn escape_inline(text: &str) -> String {
+    escape_line(&text.replace(['\r', '\n', '\u{2028}', '\u{2029}'], " "))
+}
+
+fn role_label(role: &str) -> &'static str {
+    match role {
+        "user" => "**User:**",
+        "assistant" => "**Assistant:**",
+        _ => "**System:**",
+    }
+}
+
+pub struct Markdown {
+    include: Include,
+    written: i64,
+}
+
+impl Markdown {
+    pub fn new(config: &ExportConfig) -> Self {
+        Markdown { include: config.include.clone(), written: 0 }
+    }
+
+    fn metadata(&self, conversation: &Conversation, rows: &mut Rows) {
+        let c = conversation;
+        let include = &self.include;
+        let mut bullet = |label: &str, value: &str| rows.push_back(format!("- {label}: {}", escape_inline(value)));
+        bullet("ID", &c.conversation_id);
+        bullet("Status", &c.status);
+        bullet("Tier", &c.tier);
+        if include.quality_scores {
+            if let Some(score) = c.quality_score {
+                bullet("Quality Score", &score.to_string());
+            }
+        }
+        for (label, value) in [("Persona", &c.persona), ("Emotion", &c.emotion), ("Topic", &c.topic)] {
+            if let Some(value) = value {
+                bullet(label, value);
+            }
+        }
+        if !c.category.is_empty() {
+            bullet("Category", &c.category.join(", "));
+        }
+        if include.timestamps {
+            bullet("Created", &c.created_at);
+            bullet("Updated", &c.updated_at);
+        }
+        if include.parent_references {
+            if let (Some(kind), Some(id)) = (&c.parent_type, &c.parent_id) {
+                bullet("Parent", &format!("{kind} {id}"));
+            }
+        }
+        if include.approval_history {
+            bullet("Review History", &c.review_history.to_string());
+        }
+    }
+}
+
+impl ExportFormat for Markdown {
+    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+        if self.written > 0 {
+            rows.push_back("---".into());
+            rows.push_back(String::new());
+        }
+        self.written += 1;
+        let title = conversation.title.as_deref().unwrap_or("(untitled)");
+        rows.push_back(format!("# Conversation: {}", escape_inline(title)));
+        rows.push_back(String::new());
+        if self.include.metadata {
+            rows.push_back("**Metadata:**".into());
+            self.metadata(conversation, rows);
+            rows.push_back(String::new());
+        }
+        rows.push_back("## Conversation".into());
+        rows.push_back(String::new());
+        for turn in &conversation.turns {
+            rows.push_back(role_label(&turn.role).into());
+            let content = exported_content(&turn.content, self.include.full_content);
+            for line in content.split('\n') {
+                let escaped = escape_line(line);
+                rows.push_back(if escaped.is_empty() { ">".into() } else { format!("> {escaped}") });
+            }
+            rows.push_back(String::new());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_line;
+
+    #[test]
+    fn markdown_syntax_is_escaped() {
+        assert_eq!(escape_line("# title"), "\\# title");
+        assert_eq!(escape_line("---"), "\\---");
+        assert_eq!(escape_line("> quote"), "\\> quote");
+        assert_eq!(escape_line("```"), "\\`\\`\\`");
+        assert_eq!(escape_line("1. item"), "1\\. item");
+        assert_eq!(escape_line("    code"), "&#32;&#32;&#32;&#32;code");
+        assert_eq!(escape_line("end  "), "end&#32;&#32;");
+        assert_eq!(escape_line("a\rb"), "a&#13;b");
+        assert_eq!(escape_line("plain, text."), "plain, text.");
+    }
+}

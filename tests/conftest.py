@@ -1,0 +1,137 @@
+"""Fixtures for the SQL-level suite.
+
+scripts/test.sh starts a throwaway cluster with Supabase's roles and exports
+PGHOST/PGPORT; each test module gets databases with the extension and the
+sample data loaded, and talks to them the three ways users do: PostgREST's
+exact SQL, psql writing files, and plain SQL.
+"""
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ALICE = "0000000a-0000-4000-8000-00000000000a"
+BOB = "0000000b-0000-4000-8000-00000000000b"
+CAROL = "0000000c-0000-4000-8000-00000000000c"
+
+
+def admin_connect(dbname="postgres", **kwargs):
+    return psycopg.connect(dbname=dbname, user="postgres", autocommit=True, **kwargs)
+
+
+def create_database(name, supabase_auth=True):
+    with admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    env = dict(os.environ, PGDATABASE=name)
+    if supabase_auth:
+        subprocess.run(
+            ["bash", "-c", f'source "{REPO}/scripts/common.sh" && create_supabase_auth_schema "{name}"'],
+            check=True, env=env,
+        )
+    with admin_connect(name) as conn:
+        conn.execute("CREATE EXTENSION export_system")
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(REPO / "sql/sample_data.sql")],
+        check=True, env=env, stdout=subprocess.DEVNULL,
+    )
+    return name
+
+
+@pytest.fixture(scope="module")
+def sample_db(request):
+    """A Supabase-like database (auth schema, roles) with the sample data."""
+    return create_database(f"t_{request.module.__name__}")
+
+
+class Session:
+    """A connection as PostgREST makes it: log in as authenticator, then per
+    request switch role and JWT claims with transaction-local set_config."""
+
+    def __init__(self, dbname):
+        self.dbname = dbname
+
+    def call(self, sql, params=(), sub=None, role="authenticated", rollback=False):
+        claims = {"role": role}
+        if sub is not None:
+            claims["sub"] = sub
+        with psycopg.connect(dbname=self.dbname, user="authenticator") as conn:
+            with conn.cursor() as cur:
+                # psycopg opens the transaction (BEGIN) on the first statement.
+                cur.execute(
+                    "select set_config('search_path', '\"export_system\", \"public\"', true), "
+                    "set_config('role', %s, true), set_config('request.jwt.claims', %s, true), "
+                    "set_config('request.method', 'POST', true), "
+                    "set_config('request.path', '/rpc/export_conversations', true)",
+                    (role, json.dumps(claims)),
+                )
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+            if rollback:
+                conn.rollback()
+            else:
+                conn.commit()
+        return rows
+
+
+# PostgREST 12's query for POST /rpc/export_conversations with the JSON body
+# {"config": {...}}: a set-returning scalar function is called in a LATERAL
+# select list, the rows capped by db-max-rows (1000 on Supabase) and
+# aggregated into one JSON array body.
+POSTGREST_RPC = """
+WITH pgrst_source AS (
+  SELECT pgrst_call.pgrst_scalar
+  FROM (SELECT %s::json AS json_data) pgrst_payload,
+  LATERAL (SELECT "config" FROM json_to_record(pgrst_payload.json_data) AS _("config" jsonb) LIMIT 1) pgrst_args,
+  LATERAL (SELECT "export_system"."export_conversations"("config" := pgrst_args."config") pgrst_scalar) pgrst_call
+)
+SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total,
+       coalesce(json_agg(_postgrest_t.pgrst_scalar), '[]')::text AS body,
+       nullif(current_setting('response.headers', true), '') AS response_headers,
+       nullif(current_setting('response.status', true), '') AS response_status
+FROM (SELECT "pgrst_source".* FROM "pgrst_source" LIMIT %s OFFSET 0) _postgrest_t
+"""
+
+
+def rpc_export(session, config, sub=None, role="authenticated", rollback=False, max_rows=1000):
+    rows = session.call(POSTGREST_RPC, (json.dumps({"config": config}), max_rows), sub=sub, role=role,
+                        rollback=rollback)
+    return json.loads(rows[0][2])
+
+
+@pytest.fixture(scope="module")
+def postgrest(sample_db):
+    return Session(sample_db)
+
+
+def psql_export(dbname, config, path, extra_env=None):
+    """The README's byte-exact file command."""
+    env = dict(os.environ, PGDATABASE=dbname, **(extra_env or {}))
+    sql = "SELECT export_system.export_conversations(%s::jsonb)" % quote_literal(json.dumps(config))
+    subprocess.run(
+        ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-v", "FETCH_COUNT=1000", "-c", sql, "-o", str(path)],
+        check=True, env=env,
+    )
+    return Path(path).read_bytes()
+
+
+def quote_literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def rows_to_file(rows):
+    return b"".join(r.encode() + b"\n" for r in rows)
+
+
+def fetch_rows(dbname, sql, params=()):
+    with admin_connect(dbname) as conn:
+        return conn.execute(sql, params or None).fetchall()
+
+
+def new_uuid():
+    return str(uuid.uuid4())
