@@ -33,6 +33,9 @@ export_to training-approved.jsonl '{"format": "jsonl", "scope": "approved"}'
 export_to training-approved-anthropic.jsonl '{"format": "jsonl", "target": "anthropic"}'
 export_to training-approved-sharegpt.jsonl '{"format": "jsonl", "target": "sharegpt"}'
 export_to training-all-no-metadata.jsonl '{"scope": "all", "include_metadata": false}'
+export_to conversations-approved.json '{"format": "json"}'
+export_to conversations-approved.csv '{"format": "csv"}'
+export_to conversations-approved-review.md '{"format": "markdown", "include_approval_history": true}'
 
 python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/training-approved.jsonl"
 

@@ -88,6 +88,7 @@ SELECT
     END,
     CASE WHEN i % 4 = 0 AND n = 1 THEN 'You are a careful financial advisor. Answer in plain words.'
          WHEN i % 41 = 0 AND n = 2 THEN ''
+         WHEN n = 3 THEN s.text
          ELSE 'Turn ' || n || ' of ' || c.conversation_id || ': ' || s.text
     END,
     10 + (i * n) % 90

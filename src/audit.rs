@@ -77,7 +77,8 @@ fn as_log_owner<R>(identity: &Identity, write: impl FnOnce() -> R) -> R {
             0,
             false,
         );
-        let restricted = (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
+        let restricted =
+            (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
         pg_sys::SetUserIdAndSecContext(identity.log_owner, saved_context | restricted);
         nest_level
     };

@@ -143,7 +143,10 @@ impl Default for ExportConfig {
             scope: Scope::Approved,
             conversation_ids: Vec::new(),
             filters: Filters::default(),
-            sort: Sort { by: SortColumn::CreatedAt, direction: SortDirection::Asc },
+            sort: Sort {
+                by: SortColumn::CreatedAt,
+                direction: SortDirection::Asc,
+            },
             limit: None,
             include: Include {
                 metadata: true,
@@ -232,7 +235,10 @@ fn canonical_entries<'a>(
         }
         if entries.iter().any(|(seen, _)| *seen == canonical) {
             return Err(UserError::invalid_parameter(
-                format!("key \"{}\" is given twice in export config", qualified(path, &canonical)),
+                format!(
+                    "key \"{}\" is given twice in export config",
+                    qualified(path, &canonical)
+                ),
                 "Use either the snake_case key or its camelCase alias, not both.",
             ));
         }
@@ -242,11 +248,19 @@ fn canonical_entries<'a>(
 }
 
 fn qualified(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 fn in_object(path: &str) -> String {
-    if path.is_empty() { String::new() } else { format!(" in \"{path}\"") }
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" in \"{path}\"")
+    }
 }
 
 /// The value as it appears in an error message: JSON text, cut short.
@@ -261,13 +275,18 @@ fn shown(value: &Value) -> String {
 
 fn wrong_type(key: &str, value: &Value, expected: &str, hint: &str) -> UserError {
     UserError::invalid_parameter(
-        format!("export config key \"{key}\" must be {expected}, got {}", shown(value)),
+        format!(
+            "export config key \"{key}\" must be {expected}, got {}",
+            shown(value)
+        ),
         hint.to_string(),
     )
 }
 
 fn bool_value(key: &str, value: &Value) -> Result<bool, UserError> {
-    value.as_bool().ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
+    value
+        .as_bool()
+        .ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
 }
 
 fn keyword<T>(
@@ -277,10 +296,15 @@ fn keyword<T>(
     valid: String,
 ) -> Result<T, UserError> {
     let hint = format!("Valid values for \"{key}\": {valid}.");
-    let text = value.as_str().ok_or_else(|| wrong_type(key, value, "a string", &hint))?;
+    let text = value
+        .as_str()
+        .ok_or_else(|| wrong_type(key, value, "a string", &hint))?;
     parse(text).ok_or_else(|| {
         UserError::invalid_parameter(
-            format!("export config key \"{key}\" has invalid value {}", shown(value)),
+            format!(
+                "export config key \"{key}\" has invalid value {}",
+                shown(value)
+            ),
             hint,
         )
     })
@@ -288,7 +312,9 @@ fn keyword<T>(
 
 fn string_list(key: &str, value: &Value) -> Result<Vec<String>, UserError> {
     let hint = "Give a JSON array of strings, e.g. [\"a\", \"b\"].";
-    let items = value.as_array().ok_or_else(|| wrong_type(key, value, "an array of strings", hint))?;
+    let items = value
+        .as_array()
+        .ok_or_else(|| wrong_type(key, value, "an array of strings", hint))?;
     items
         .iter()
         .map(|item| {
@@ -313,10 +339,15 @@ fn keyword_list<T>(
 
 fn quality(key: &str, value: &Value) -> Result<f64, UserError> {
     let hint = "Quality scores are numbers from 0 to 10.";
-    let number = value.as_f64().ok_or_else(|| wrong_type(key, value, "a number", hint))?;
+    let number = value
+        .as_f64()
+        .ok_or_else(|| wrong_type(key, value, "a number", hint))?;
     if !(0.0..=10.0).contains(&number) {
         return Err(UserError::invalid_parameter(
-            format!("export config key \"{key}\" is out of range: {}", shown(value)),
+            format!(
+                "export config key \"{key}\" is out of range: {}",
+                shown(value)
+            ),
             hint,
         ));
     }
@@ -326,8 +357,11 @@ fn quality(key: &str, value: &Value) -> Result<f64, UserError> {
 /// ISO 8601 instant or calendar date → RFC 3339 in UTC. A bare date means the
 /// start of that day (UTC) for `created_from` and its last microsecond for `created_to`.
 fn instant(key: &str, value: &Value, end_of_day: bool) -> Result<String, UserError> {
-    let hint = "Use an ISO 8601 timestamp with offset (2025-10-29T10:00:00Z) or a date (2025-10-29).";
-    let text = value.as_str().ok_or_else(|| wrong_type(key, value, "a string", hint))?;
+    let hint =
+        "Use an ISO 8601 timestamp with offset (2025-10-29T10:00:00Z) or a date (2025-10-29).";
+    let text = value
+        .as_str()
+        .ok_or_else(|| wrong_type(key, value, "a string", hint))?;
     let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .ok()
@@ -344,23 +378,38 @@ fn instant(key: &str, value: &Value, end_of_day: bool) -> Result<String, UserErr
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .ok_or_else(|| {
             UserError::invalid_parameter(
-                format!("export config key \"{key}\" is not an ISO 8601 date or timestamp: {}", shown(value)),
+                format!(
+                    "export config key \"{key}\" is not an ISO 8601 date or timestamp: {}",
+                    shown(value)
+                ),
                 hint,
             )
         })
 }
 
-fn object<'a>(key: &str, value: &'a Value, hint: &str) -> Result<&'a Map<String, Value>, UserError> {
-    value.as_object().ok_or_else(|| wrong_type(key, value, "an object", hint))
+fn object<'a>(
+    key: &str,
+    value: &'a Value,
+    hint: &str,
+) -> Result<&'a Map<String, Value>, UserError> {
+    value
+        .as_object()
+        .ok_or_else(|| wrong_type(key, value, "an object", hint))
 }
 
 fn parse_filters(value: &Value) -> Result<Filters, UserError> {
-    let map = object("filters", value, "Give filters as an object, e.g. {\"tier\": [\"template\"]}.")?;
+    let map = object(
+        "filters",
+        value,
+        "Give filters as an object, e.g. {\"tier\": [\"template\"]}.",
+    )?;
     let mut filters = Filters::default();
     for (key, value) in canonical_entries(map, FILTER_KEYS, "filters")? {
         let path = format!("filters.{key}");
         match key.as_str() {
-            "status" => filters.status = keyword_list(&path, value, Status::parse, Status::valid_list())?,
+            "status" => {
+                filters.status = keyword_list(&path, value, Status::parse, Status::valid_list())?
+            }
             "tier" => filters.tier = keyword_list(&path, value, Tier::parse, Tier::valid_list())?,
             "quality_min" => filters.quality_min = Some(quality(&path, value)?),
             "quality_max" => filters.quality_max = Some(quality(&path, value)?),
@@ -372,7 +421,9 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
             "created_to" => filters.created_to = Some(instant(&path, value, true)?),
             "search" => {
                 let hint = "Give the text to look for in titles and turn content.";
-                let text = value.as_str().ok_or_else(|| wrong_type(&path, value, "a string", hint))?;
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| wrong_type(&path, value, "a string", hint))?;
                 if text.is_empty() {
                     return Err(UserError::invalid_parameter(
                         "export config key \"filters.search\" must not be empty",
@@ -387,7 +438,9 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
     if let (Some(min), Some(max)) = (filters.quality_min, filters.quality_max) {
         if min > max {
             return Err(UserError::invalid_parameter(
-                format!("export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"),
+                format!(
+                    "export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"
+                ),
                 "quality_min must be less than or equal to quality_max.",
             ));
         }
@@ -398,16 +451,36 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
 fn parse_sort(value: &Value) -> Result<Sort, UserError> {
     let mut sort = ExportConfig::default().sort;
     if let Some(text) = value.as_str() {
-        sort.by = keyword("sort", &Value::String(text.into()), SortColumn::parse, SortColumn::valid_list())?;
+        sort.by = keyword(
+            "sort",
+            &Value::String(text.into()),
+            SortColumn::parse,
+            SortColumn::valid_list(),
+        )?;
         return Ok(sort);
     }
-    let map = object("sort", value, "Give sort as {\"by\": \"created_at\", \"direction\": \"desc\"}.")?;
+    let map = object(
+        "sort",
+        value,
+        "Give sort as {\"by\": \"created_at\", \"direction\": \"desc\"}.",
+    )?;
     for (key, value) in canonical_entries(map, SORT_KEYS, "sort")? {
         match key.as_str() {
-            "by" => sort.by = keyword("sort.by", value, SortColumn::parse, SortColumn::valid_list())?,
+            "by" => {
+                sort.by = keyword(
+                    "sort.by",
+                    value,
+                    SortColumn::parse,
+                    SortColumn::valid_list(),
+                )?
+            }
             "direction" => {
-                sort.direction =
-                    keyword("sort.direction", value, SortDirection::parse, SortDirection::valid_list())?
+                sort.direction = keyword(
+                    "sort.direction",
+                    value,
+                    SortDirection::parse,
+                    SortDirection::valid_list(),
+                )?
             }
             _ => unreachable!("canonical_entries admits only SORT_KEYS"),
         }
@@ -423,12 +496,17 @@ fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
     items
         .iter()
         .map(|item| {
-            item.as_str().and_then(|text| Uuid::parse_str(text).ok()).ok_or_else(|| {
-                UserError::invalid_parameter(
-                    format!("export config key \"conversation_ids\" contains a malformed id: {}", shown(item)),
-                    hint,
-                )
-            })
+            item.as_str()
+                .and_then(|text| Uuid::parse_str(text).ok())
+                .ok_or_else(|| {
+                    UserError::invalid_parameter(
+                        format!(
+                            "export config key \"conversation_ids\" contains a malformed id: {}",
+                            shown(item)
+                        ),
+                        hint,
+                    )
+                })
         })
         .collect()
 }
@@ -462,7 +540,9 @@ impl ExportConfig {
                 "sort" => out.sort = parse_sort(value)?,
                 "limit" => {
                     let hint = "Give a whole number of conversations, at least 1.";
-                    let limit = value.as_i64().ok_or_else(|| wrong_type(key, value, "an integer", hint))?;
+                    let limit = value
+                        .as_i64()
+                        .ok_or_else(|| wrong_type(key, value, "an integer", hint))?;
                     if limit < 1 {
                         return Err(UserError::invalid_parameter(
                             format!("export config key \"limit\" must be at least 1, got {limit}"),
@@ -474,13 +554,20 @@ impl ExportConfig {
                 "include_metadata" => out.include.metadata = bool_value(key, value)?,
                 "include_quality_scores" => out.include.quality_scores = bool_value(key, value)?,
                 "include_timestamps" => out.include.timestamps = bool_value(key, value)?,
-                "include_approval_history" => out.include.approval_history = bool_value(key, value)?,
-                "include_parent_references" => out.include.parent_references = bool_value(key, value)?,
+                "include_approval_history" => {
+                    out.include.approval_history = bool_value(key, value)?
+                }
+                "include_parent_references" => {
+                    out.include.parent_references = bool_value(key, value)?
+                }
                 "include_full_content" => out.include.full_content = bool_value(key, value)?,
                 "strict" => out.strict = bool_value(key, value)?,
                 "pretty" => out.pretty = bool_value(key, value)?,
                 "bom" => out.bom = bool_value(key, value)?,
-                "line_ending" => out.line_ending = keyword(key, value, LineEnding::parse, LineEnding::valid_list())?,
+                "line_ending" => {
+                    out.line_ending =
+                        keyword(key, value, LineEnding::parse, LineEnding::valid_list())?
+                }
                 "formula_guard" => out.formula_guard = bool_value(key, value)?,
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
@@ -490,18 +577,25 @@ impl ExportConfig {
                 "export config key \"scope\" is \"selected\" but \"conversation_ids\" is missing",
                 "Add \"conversation_ids\": [\"<uuid>\", …], or choose scope approved, all or filtered.",
             )),
-            (Scope::Selected, true) if out.conversation_ids.is_empty() => Err(UserError::invalid_parameter(
-                "export config key \"conversation_ids\" is empty",
-                "Scope \"selected\" needs at least one conversation id.",
-            )),
+            (Scope::Selected, true) if out.conversation_ids.is_empty() => {
+                Err(UserError::invalid_parameter(
+                    "export config key \"conversation_ids\" is empty",
+                    "Scope \"selected\" needs at least one conversation id.",
+                ))
+            }
             (scope, true) if scope != Scope::Selected => Err(UserError::invalid_parameter(
-                format!("export config key \"conversation_ids\" is only used with scope \"selected\", not \"{}\"", scope.as_str()),
+                format!(
+                    "export config key \"conversation_ids\" is only used with scope \"selected\", not \"{}\"",
+                    scope.as_str()
+                ),
                 "Set \"scope\": \"selected\", or remove conversation_ids.",
             )),
-            (Scope::Filtered, _) if !map.keys().any(|k| snake_case(k) == "filters") => Err(UserError::invalid_parameter(
-                "export config key \"scope\" is \"filtered\" but \"filters\" is missing",
-                "Add \"filters\": {…}, or choose scope approved or all.",
-            )),
+            (Scope::Filtered, _) if !map.keys().any(|k| snake_case(k) == "filters") => {
+                Err(UserError::invalid_parameter(
+                    "export config key \"scope\" is \"filtered\" but \"filters\" is missing",
+                    "Add \"filters\": {…}, or choose scope approved or all.",
+                ))
+            }
             _ => Ok(out),
         }
     }
@@ -517,7 +611,10 @@ impl ExportConfig {
             }
         };
         put("status", json!(names(&f.status)));
-        put("tier", json!(f.tier.iter().map(|t| t.as_str()).collect::<Vec<_>>()));
+        put(
+            "tier",
+            json!(f.tier.iter().map(|t| t.as_str()).collect::<Vec<_>>()),
+        );
         put("quality_min", json!(f.quality_min));
         put("quality_max", json!(f.quality_max));
         put("persona", json!(f.persona));
@@ -549,7 +646,12 @@ impl ExportConfig {
             config["limit"] = json!(limit);
         }
         if self.scope == Scope::Selected {
-            config["conversation_ids"] = json!(self.conversation_ids.iter().map(Uuid::to_string).collect::<Vec<_>>());
+            config["conversation_ids"] = json!(
+                self.conversation_ids
+                    .iter()
+                    .map(Uuid::to_string)
+                    .collect::<Vec<_>>()
+            );
         }
         config
     }
@@ -565,13 +667,22 @@ mod tests {
 
     #[test]
     fn defaults_when_empty_or_null() {
-        assert_eq!(ExportConfig::from_json(&json!({})).unwrap(), ExportConfig::default());
-        assert_eq!(ExportConfig::from_json(&Value::Null).unwrap(), ExportConfig::default());
+        assert_eq!(
+            ExportConfig::from_json(&json!({})).unwrap(),
+            ExportConfig::default()
+        );
+        assert_eq!(
+            ExportConfig::from_json(&Value::Null).unwrap(),
+            ExportConfig::default()
+        );
     }
 
     #[test]
     fn camel_case_aliases_are_accepted() {
-        let config = ExportConfig::from_json(&json!({"includeMetadata": false, "includeFullContent": false})).unwrap();
+        let config = ExportConfig::from_json(
+            &json!({"includeMetadata": false, "includeFullContent": false}),
+        )
+        .unwrap();
         assert!(!config.include.metadata);
         assert!(!config.include.full_content);
     }
@@ -592,12 +703,24 @@ mod tests {
     #[test]
     fn bad_values_name_key_and_value() {
         let e = err(json!({"format": "xml"}));
-        assert!(e.message.contains("\"format\"") && e.message.contains("\"xml\""), "{}", e.message);
+        assert!(
+            e.message.contains("\"format\"") && e.message.contains("\"xml\""),
+            "{}",
+            e.message
+        );
         assert!(e.hint.contains("jsonl, json, csv, markdown"), "{}", e.hint);
         let e = err(json!({"include_metadata": "yes"}));
-        assert!(e.message.contains("include_metadata") && e.message.contains("\"yes\""), "{}", e.message);
+        assert!(
+            e.message.contains("include_metadata") && e.message.contains("\"yes\""),
+            "{}",
+            e.message
+        );
         let e = err(json!({"filters": {"tier": ["gold"]}}));
-        assert!(e.message.contains("filters.tier") && e.message.contains("gold"), "{}", e.message);
+        assert!(
+            e.message.contains("filters.tier") && e.message.contains("gold"),
+            "{}",
+            e.message
+        );
         let e = err(json!({"sort": {"by": "id; drop table x"}}));
         assert!(e.message.contains("sort.by"), "{}", e.message);
     }
@@ -605,14 +728,30 @@ mod tests {
     #[test]
     fn malformed_id_is_rejected() {
         let e = err(json!({"scope": "selected", "conversation_ids": ["not-a-uuid"]}));
-        assert!(e.message.contains("conversation_ids") && e.message.contains("not-a-uuid"), "{}", e.message);
+        assert!(
+            e.message.contains("conversation_ids") && e.message.contains("not-a-uuid"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn scope_and_ids_must_agree() {
-        assert!(err(json!({"scope": "selected"})).message.contains("conversation_ids"));
-        assert!(err(json!({"conversation_ids": []})).message.contains("only used with scope"));
-        assert!(err(json!({"scope": "filtered"})).message.contains("filters"));
+        assert!(
+            err(json!({"scope": "selected"}))
+                .message
+                .contains("conversation_ids")
+        );
+        assert!(
+            err(json!({"conversation_ids": []}))
+                .message
+                .contains("only used with scope")
+        );
+        assert!(
+            err(json!({"scope": "filtered"}))
+                .message
+                .contains("filters")
+        );
     }
 
     #[test]
@@ -621,8 +760,14 @@ mod tests {
             "filters": {"created_from": "2025-10-29", "created_to": "2025-10-30T12:00:00+02:00"}
         }))
         .unwrap();
-        assert_eq!(config.filters.created_from.as_deref(), Some("2025-10-29T00:00:00.000000Z"));
-        assert_eq!(config.filters.created_to.as_deref(), Some("2025-10-30T10:00:00.000000Z"));
+        assert_eq!(
+            config.filters.created_from.as_deref(),
+            Some("2025-10-29T00:00:00.000000Z")
+        );
+        assert_eq!(
+            config.filters.created_to.as_deref(),
+            Some("2025-10-30T10:00:00.000000Z")
+        );
     }
 
     #[test]

@@ -95,7 +95,8 @@ impl ExportRun {
                     }
                     self.skipped_count += 1;
                     if self.skipped.len() < SKIPPED_NAMED {
-                        self.skipped.push((conversation.conversation_id.clone(), skip.0));
+                        self.skipped
+                            .push((conversation.conversation_id.clone(), skip.0));
                     }
                 }
             }
@@ -110,9 +111,16 @@ impl ExportRun {
         if self.skipped_count == 0 {
             return;
         }
-        let mut named: Vec<String> = self.skipped.iter().map(|(id, why)| format!("{id} ({why})")).collect();
+        let mut named: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(id, why)| format!("{id} ({why})"))
+            .collect();
         if self.skipped_count as usize > named.len() {
-            named.push(format!("and {} more", self.skipped_count as usize - named.len()));
+            named.push(format!(
+                "and {} more",
+                self.skipped_count as usize - named.len()
+            ));
         }
         pgrx::notice!(
             "export {} skipped {} conversation(s) that are not valid {} examples: {}",
@@ -130,7 +138,9 @@ impl ExportRun {
         self.audit("completed", None);
         if let Some(hook) = self.shutdown_hook.take() {
             // SAFETY: the same (econtext, function, arg) triple we registered.
-            unsafe { pg_sys::UnregisterExprContextCallback(hook.econtext, Some(stopped_early), hook.arg) };
+            unsafe {
+                pg_sys::UnregisterExprContextCallback(hook.econtext, Some(stopped_early), hook.arg)
+            };
         }
     }
 
@@ -143,7 +153,10 @@ impl ExportRun {
         self.phase = Phase::Done;
         self.shutdown_hook = None;
         self.source.close();
-        let message = format!("the caller stopped reading after {} row(s)", self.rows_delivered);
+        let message = format!(
+            "the caller stopped reading after {} row(s)",
+            self.rows_delivered
+        );
         self.audit("cancelled", Some(message));
     }
 }
@@ -177,7 +190,9 @@ unsafe extern "C-unwind" fn stopped_early(arg: pg_sys::Datum) {
     // context, which outlives this callback (ours was registered after pgrx's
     // own shutdown callback, so it runs first).
     let run = unsafe { &*(arg.cast_mut_ptr::<Rc<RefCell<ExportRun>>>()) };
-    let Ok(mut run) = run.try_borrow_mut() else { return };
+    let Ok(mut run) = run.try_borrow_mut() else {
+        return;
+    };
     // Executor shutdown can run after the statement's snapshot was popped
     // (a portal dropped at the end of a query or at COMMIT); the audit insert needs one.
     // SAFETY: balanced push/pop within this transaction.
@@ -231,7 +246,8 @@ fn export_conversations(
     unsafe {
         let result_info = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
         let econtext = (*result_info).econtext;
-        let shared = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(Rc::clone(&run));
+        let shared =
+            PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(Rc::clone(&run));
         let arg = pg_sys::Datum::from(shared);
         pg_sys::RegisterExprContextCallback(econtext, Some(stopped_early), arg);
         run.borrow_mut().shutdown_hook = Some(ShutdownHook { econtext, arg });

@@ -43,7 +43,9 @@ mod tests {
     use pgrx::prelude::*;
 
     fn audit_rows() -> i64 {
-        Spi::get_one("SELECT count(*) FROM export_system.export_logs").unwrap().unwrap()
+        Spi::get_one("SELECT count(*) FROM export_system.export_logs")
+            .unwrap()
+            .unwrap()
     }
 
     fn seed_two_conversations() {
@@ -62,7 +64,10 @@ mod tests {
 
     #[pg_test]
     fn empty_export_is_audited_with_zero_counts() {
-        let rows: i64 = Spi::get_one("SELECT count(*) FROM export_system.export_conversations('{}')").unwrap().unwrap();
+        let rows: i64 =
+            Spi::get_one("SELECT count(*) FROM export_system.export_conversations('{}')")
+                .unwrap()
+                .unwrap();
         assert_eq!(rows, 0);
         let (count, size) = Spi::get_two::<i32, i64>(
             "SELECT conversation_count, file_size FROM export_system.export_logs WHERE status = 'completed'",
@@ -79,7 +84,10 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!(first, r#"{"messages":[{"role":"user","content":"Hi \"there\""},{"role":"assistant","content":"Hello"}]}"#);
+        assert_eq!(
+            first,
+            r#"{"messages":[{"role":"user","content":"Hi \"there\""},{"role":"assistant","content":"Hello"}]}"#
+        );
         let (count, size) = Spi::get_two::<i32, i64>(
             "SELECT conversation_count, file_size FROM export_system.export_logs",
         )
@@ -98,10 +106,9 @@ mod tests {
         seed_two_conversations();
         // A LIMIT above a lazily evaluated SRF stops it after one row.
         Spi::run("SELECT export_system.export_conversations('{}') LIMIT 1").unwrap();
-        let (status, size) = Spi::get_two::<String, i64>(
-            "SELECT status, file_size FROM export_system.export_logs",
-        )
-        .unwrap();
+        let (status, size) =
+            Spi::get_two::<String, i64>("SELECT status, file_size FROM export_system.export_logs")
+                .unwrap();
         assert_eq!(status.as_deref(), Some("cancelled"));
         assert!(size.unwrap() > 0);
         assert_eq!(audit_rows(), 1);
@@ -115,13 +122,18 @@ mod tests {
     #[pg_test]
     fn current_user_id_follows_supabase_claims() {
         Spi::run("SELECT set_config('request.jwt.claims', '{\"sub\": \"0000000b-0000-4000-8000-00000000000b\"}', true)").unwrap();
-        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text").unwrap().unwrap();
+        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text")
+            .unwrap()
+            .unwrap();
         assert_eq!(id, "0000000b-0000-4000-8000-00000000000b");
         Spi::run("SELECT set_config('request.jwt.claim.sub', '0000000a-0000-4000-8000-00000000000a', true)").unwrap();
-        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text").unwrap().unwrap();
+        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text")
+            .unwrap()
+            .unwrap();
         assert_eq!(id, "0000000a-0000-4000-8000-00000000000a");
         Spi::run("SELECT set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claims', '', true)").unwrap();
-        let id: Option<String> = Spi::get_one("SELECT export_system.current_user_id()::text").unwrap();
+        let id: Option<String> =
+            Spi::get_one("SELECT export_system.current_user_id()::text").unwrap();
         assert_eq!(id, None);
     }
 }

@@ -87,12 +87,19 @@ fn sort_expression(column: SortColumn) -> &'static str {
 }
 
 /// `WHERE` conditions for the scope and filters, in the caller's visibility.
-pub fn conversation_conditions(config: &ExportConfig, query: &mut ConversationQuery) -> Vec<String> {
+pub fn conversation_conditions(
+    config: &ExportConfig,
+    query: &mut ConversationQuery,
+) -> Vec<String> {
     let mut conditions = Vec::new();
     match config.scope {
         Scope::Approved => conditions.push("c.status = 'approved'".to_string()),
         Scope::Selected => {
-            let ids: Vec<String> = config.conversation_ids.iter().map(|id| id.to_string()).collect();
+            let ids: Vec<String> = config
+                .conversation_ids
+                .iter()
+                .map(|id| id.to_string())
+                .collect();
             conditions.push(format!("c.id = ANY ({}::uuid[])", query.arg(ids)));
         }
         Scope::All | Scope::Filtered => {}
@@ -103,13 +110,24 @@ pub fn conversation_conditions(config: &ExportConfig, query: &mut ConversationQu
             conditions.push(format!("{column} = ANY ({}::text[])", query.arg(values)));
         }
     };
-    any_of("c.status", f.status.iter().map(|s| s.as_str().to_string()).collect(), query);
-    any_of("c.tier", f.tier.iter().map(|t| t.as_str().to_string()).collect(), query);
+    any_of(
+        "c.status",
+        f.status.iter().map(|s| s.as_str().to_string()).collect(),
+        query,
+    );
+    any_of(
+        "c.tier",
+        f.tier.iter().map(|t| t.as_str().to_string()).collect(),
+        query,
+    );
     any_of("c.persona", f.persona.clone(), query);
     any_of("c.emotion", f.emotion.clone(), query);
     any_of("c.topic", f.topic.clone(), query);
     if !f.category.is_empty() {
-        conditions.push(format!("c.category && {}::text[]", query.arg(f.category.clone())));
+        conditions.push(format!(
+            "c.category && {}::text[]",
+            query.arg(f.category.clone())
+        ));
     }
     if let Some(min) = f.quality_min {
         conditions.push(format!("c.quality_score >= {}::numeric", query.arg(min)));
@@ -118,10 +136,16 @@ pub fn conversation_conditions(config: &ExportConfig, query: &mut ConversationQu
         conditions.push(format!("c.quality_score <= {}::numeric", query.arg(max)));
     }
     if let Some(from) = &f.created_from {
-        conditions.push(format!("c.created_at >= {}::timestamptz", query.arg(from.clone())));
+        conditions.push(format!(
+            "c.created_at >= {}::timestamptz",
+            query.arg(from.clone())
+        ));
     }
     if let Some(to) = &f.created_to {
-        conditions.push(format!("c.created_at <= {}::timestamptz", query.arg(to.clone())));
+        conditions.push(format!(
+            "c.created_at <= {}::timestamptz",
+            query.arg(to.clone())
+        ));
     }
     if let Some(search) = &f.search {
         // strpos, not LIKE: the search text is literal, never a pattern.
@@ -138,15 +162,24 @@ pub fn conversation_conditions(config: &ExportConfig, query: &mut ConversationQu
 /// The export query: matching conversations in sort order (ties broken by id),
 /// each followed by its turns in turn order.
 pub fn export_query(config: &ExportConfig) -> ConversationQuery {
-    let mut query = ConversationQuery { sql: String::new(), args: Vec::new() };
+    let mut query = ConversationQuery {
+        sql: String::new(),
+        args: Vec::new(),
+    };
     let conditions = conversation_conditions(config, &mut query);
-    let where_clause =
-        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
     let direction = match config.sort.direction {
         SortDirection::Asc => "ASC",
         SortDirection::Desc => "DESC",
     };
-    let order = format!("{} {direction} NULLS LAST, c.id {direction}", sort_expression(config.sort.by));
+    let order = format!(
+        "{} {direction} NULLS LAST, c.id {direction}",
+        sort_expression(config.sort.by)
+    );
     let limit = match config.limit {
         Some(limit) => format!("LIMIT {}", query.arg(limit)),
         None => String::new(),
@@ -166,11 +199,18 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
     let micros: i64 = pg_sys::TimestampTz::from(timestamp);
     DateTime::from_timestamp_micros(micros + POSTGRES_EPOCH_MICROS)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .unwrap_or_else(|| if micros > 0 { "infinity".into() } else { "-infinity".into() })
+        .unwrap_or_else(|| {
+            if micros > 0 {
+                "infinity".into()
+            } else {
+                "-infinity".into()
+            }
+        })
 }
 
 fn column<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData, ordinal: usize) -> Option<T> {
-    row.get::<T>(ordinal).unwrap_or_else(|e| panic!("export query column {ordinal}: {e}"))
+    row.get::<T>(ordinal)
+        .unwrap_or_else(|e| panic!("export query column {ordinal}: {e}"))
 }
 
 fn json_column(row: &SpiHeapTupleData, ordinal: usize) -> Option<Value> {
@@ -239,7 +279,11 @@ impl ConversationSource {
                 .unwrap_or_else(|e| panic!("opening the export cursor failed: {e}"))
                 .detach_into_name()
         });
-        ConversationSource { cursor_name: Some(cursor_name), pending: None, fetch_rows: FIRST_FETCH_ROWS }
+        ConversationSource {
+            cursor_name: Some(cursor_name),
+            pending: None,
+            fetch_rows: FIRST_FETCH_ROWS,
+        }
     }
 
     pub fn is_exhausted(&self) -> bool {
@@ -258,7 +302,9 @@ impl ConversationSource {
             let mut cursor = client
                 .find_cursor(&name)
                 .unwrap_or_else(|e| panic!("export cursor {name} is gone: {e}"));
-            let table = cursor.fetch(fetch_rows).unwrap_or_else(|e| panic!("fetching export rows failed: {e}"));
+            let table = cursor
+                .fetch(fetch_rows)
+                .unwrap_or_else(|e| panic!("fetching export rows failed: {e}"));
             let mut fetched: i64 = 0;
             let mut bytes: usize = 0;
             for row in table {
@@ -284,7 +330,8 @@ impl ConversationSource {
         self.pending = pending;
         if fetched > 0 {
             let average = (bytes / fetched as usize).max(1);
-            self.fetch_rows = ((TARGET_BATCH_BYTES / average) as i64).clamp(MIN_FETCH_ROWS, MAX_FETCH_ROWS);
+            self.fetch_rows =
+                ((TARGET_BATCH_BYTES / average) as i64).clamp(MIN_FETCH_ROWS, MAX_FETCH_ROWS);
         }
     }
 

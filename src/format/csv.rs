@@ -58,7 +58,15 @@ impl Column {
 /// The seeds' columns, then the optional ones, per include flags.
 fn columns(include: &Include) -> Vec<Column> {
     use Column::*;
-    let mut columns = vec![ConversationId, Title, Status, Tier, TurnNumber, Role, Content];
+    let mut columns = vec![
+        ConversationId,
+        Title,
+        Status,
+        Tier,
+        TurnNumber,
+        Role,
+        Content,
+    ];
     if include.metadata {
         if include.quality_scores {
             columns.push(QualityScore);
@@ -108,7 +116,9 @@ impl Csv {
             .quote_style(QuoteStyle::Necessary)
             .from_writer(Vec::new());
         let guarded = cells.into_iter().map(|cell| self.guard(cell));
-        writer.write_record(guarded.map(|c| c.into_owned())).expect("writing to memory cannot fail");
+        writer
+            .write_record(guarded.map(|c| c.into_owned()))
+            .expect("writing to memory cannot fail");
         let mut bytes = writer.into_inner().expect("flushing to memory cannot fail");
         bytes.pop();
         String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
@@ -123,7 +133,12 @@ impl Csv {
         }
     }
 
-    fn cell<'a>(&self, column: Column, conversation: &'a Conversation, turn: &'a Turn) -> std::borrow::Cow<'a, str> {
+    fn cell<'a>(
+        &self,
+        column: Column,
+        conversation: &'a Conversation,
+        turn: &'a Turn,
+    ) -> std::borrow::Cow<'a, str> {
         use std::borrow::Cow;
         let text = |value: &'a Option<String>| Cow::Borrowed(value.as_deref().unwrap_or(""));
         match column {
@@ -134,7 +149,12 @@ impl Csv {
             Column::TurnNumber => Cow::Owned(turn.turn_number.to_string()),
             Column::Role => Cow::Borrowed(&turn.role),
             Column::Content => exported_content(&turn.content, self.include.full_content),
-            Column::QualityScore => Cow::Owned(conversation.quality_score.map(|q| q.to_string()).unwrap_or_default()),
+            Column::QualityScore => Cow::Owned(
+                conversation
+                    .quality_score
+                    .map(|q| q.to_string())
+                    .unwrap_or_default(),
+            ),
             Column::Persona => text(&conversation.persona),
             Column::Emotion => text(&conversation.emotion),
             Column::Topic => text(&conversation.topic),
@@ -150,13 +170,25 @@ impl Csv {
 
 impl ExportFormat for Csv {
     fn begin(&mut self, rows: &mut Rows) {
-        let header = self.record(self.columns.iter().map(|c| std::borrow::Cow::Borrowed(c.name())));
-        rows.push_back(if self.bom { format!("\u{FEFF}{header}") } else { header });
+        let header = self.record(
+            self.columns
+                .iter()
+                .map(|c| std::borrow::Cow::Borrowed(c.name())),
+        );
+        rows.push_back(if self.bom {
+            format!("\u{FEFF}{header}")
+        } else {
+            header
+        });
     }
 
     fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
         for turn in &conversation.turns {
-            let record = self.record(self.columns.iter().map(|&column| self.cell(column, conversation, turn)));
+            let record = self.record(
+                self.columns
+                    .iter()
+                    .map(|&column| self.cell(column, conversation, turn)),
+            );
             rows.push_back(record);
         }
         Ok(())

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{ExportFormat, Rows, Skip, escape_line_separators, exported_content};
+use super::{
+    ExportFormat, Rows, Skip, escape_line_separators, exported_content, insert_optional_metadata,
+};
 use crate::config::{ExportConfig, Include};
 use crate::source::Conversation;
 
@@ -43,7 +45,11 @@ impl Json {
     }
 
     fn to_text<T: Serialize>(&self, value: &T) -> String {
-        let text = if self.pretty { serde_json::to_string_pretty(value) } else { serde_json::to_string(value) };
+        let text = if self.pretty {
+            serde_json::to_string_pretty(value)
+        } else {
+            serde_json::to_string(value)
+        };
         escape_line_separators(text.expect("serializing export JSON cannot fail"))
     }
 }
@@ -64,20 +70,12 @@ fn metadata(conversation: &Conversation, include: &Include) -> Value {
     metadata.insert("category".into(), json!(conversation.category));
     metadata.insert("total_turns".into(), json!(conversation.total_turns));
     metadata.insert("token_count".into(), json!(conversation.token_count));
+    insert_optional_metadata(&mut metadata, conversation, include);
     if include.quality_scores {
-        metadata.insert("quality_score".into(), json!(conversation.quality_score));
-        metadata.insert("quality_metrics".into(), json!(conversation.quality_metrics));
-    }
-    if include.timestamps {
-        metadata.insert("created_at".into(), json!(conversation.created_at));
-        metadata.insert("updated_at".into(), json!(conversation.updated_at));
-    }
-    if include.approval_history {
-        metadata.insert("review_history".into(), conversation.review_history.clone());
-    }
-    if include.parent_references && (conversation.parent_id.is_some() || conversation.parent_type.is_some()) {
-        metadata.insert("parent_id".into(), json!(conversation.parent_id));
-        metadata.insert("parent_type".into(), json!(conversation.parent_type));
+        metadata.insert(
+            "quality_metrics".into(),
+            json!(conversation.quality_metrics),
+        );
     }
     Value::Object(metadata)
 }
@@ -98,15 +96,24 @@ impl ExportFormat for Json {
             rows.push_back(format!("  \"export_date\": {date},"));
             rows.push_back("  \"conversations\": [".into());
         } else {
-            rows.push_back(format!("{{\"version\":{version},\"export_date\":{date},\"conversations\":["));
+            rows.push_back(format!(
+                "{{\"version\":{version},\"export_date\":{date},\"conversations\":["
+            ));
         }
     }
 
     fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
         let full = self.include.full_content;
-        let contents: Vec<_> = conversation.turns.iter().map(|t| exported_content(&t.content, full)).collect();
+        let contents: Vec<_> = conversation
+            .turns
+            .iter()
+            .map(|t| exported_content(&t.content, full))
+            .collect();
         let mut object = Map::new();
-        object.insert("conversation_id".into(), json!(conversation.conversation_id));
+        object.insert(
+            "conversation_id".into(),
+            json!(conversation.conversation_id),
+        );
         object.insert("title".into(), json!(conversation.title));
         object.insert("status".into(), json!(conversation.status));
         object.insert("tier".into(), json!(conversation.tier));
@@ -117,7 +124,11 @@ impl ExportFormat for Json {
                     .turns
                     .iter()
                     .zip(&contents)
-                    .map(|(t, content)| TurnOut { role: &t.role, content, token_count: t.token_count })
+                    .map(|(t, content)| TurnOut {
+                        role: &t.role,
+                        content,
+                        token_count: t.token_count,
+                    })
                     .collect::<Vec<_>>(),
             )
             .expect("turns serialize"),
@@ -174,7 +185,11 @@ impl ExportFormat for Json {
             // Splice the tail object's members (all but its braces) into the open root object.
             let tail_text = self.to_text(&Value::Object(tail));
             let lines: Vec<&str> = tail_text.split('\n').collect();
-            rows.extend(lines[1..lines.len() - 1].iter().map(|line| line.to_string()));
+            rows.extend(
+                lines[1..lines.len() - 1]
+                    .iter()
+                    .map(|line| line.to_string()),
+            );
             rows.push_back("}".into());
         } else {
             let tail_text = self.to_text(&Value::Object(tail));

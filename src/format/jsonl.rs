@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::{ExportFormat, Rows, Skip, exported_content, json_line};
+use super::{ExportFormat, Rows, Skip, exported_content, insert_optional_metadata, json_line};
 use crate::config::{ExportConfig, Include, Target};
 use crate::source::{Conversation, Turn};
 
@@ -14,7 +14,10 @@ pub struct Jsonl {
 
 impl Jsonl {
     pub fn new(config: &ExportConfig) -> Self {
-        Jsonl { target: config.target, include: config.include.clone() }
+        Jsonl {
+            target: config.target,
+            include: config.include.clone(),
+        }
     }
 }
 
@@ -56,24 +59,18 @@ struct ShareGptExample<'a> {
 /// The seeds' JSONL metadata object: identity always, the rest per include flags.
 pub fn training_metadata(conversation: &Conversation, include: &Include) -> Value {
     let mut metadata = Map::new();
-    metadata.insert("conversation_id".into(), json!(conversation.conversation_id));
+    metadata.insert(
+        "conversation_id".into(),
+        json!(conversation.conversation_id),
+    );
     metadata.insert("title".into(), json!(conversation.title));
     metadata.insert("tier".into(), json!(conversation.tier));
-    if include.quality_scores {
-        metadata.insert("quality_score".into(), json!(conversation.quality_score));
-    }
-    if include.timestamps {
-        metadata.insert("created_at".into(), json!(conversation.created_at));
-        metadata.insert("updated_at".into(), json!(conversation.updated_at));
-    }
-    if include.approval_history {
-        metadata.insert("review_history".into(), conversation.review_history.clone());
-    }
-    if include.parent_references && (conversation.parent_id.is_some() || conversation.parent_type.is_some()) {
-        metadata.insert("parent_id".into(), json!(conversation.parent_id));
-        metadata.insert("parent_type".into(), json!(conversation.parent_type));
-    }
-    for (key, value) in [("persona", &conversation.persona), ("emotion", &conversation.emotion), ("topic", &conversation.topic)] {
+    insert_optional_metadata(&mut metadata, conversation, include);
+    for (key, value) in [
+        ("persona", &conversation.persona),
+        ("emotion", &conversation.emotion),
+        ("topic", &conversation.topic),
+    ] {
         if let Some(value) = value {
             metadata.insert(key.into(), json!(value));
         }
@@ -120,28 +117,44 @@ impl ExportFormat for Jsonl {
         let turns = &conversation.turns;
         check_contents(turns)?;
         let full = self.include.full_content;
-        let contents: Vec<_> = turns.iter().map(|t| exported_content(&t.content, full)).collect();
-        let metadata = self.include.metadata.then(|| training_metadata(conversation, &self.include));
+        let contents: Vec<_> = turns
+            .iter()
+            .map(|t| exported_content(&t.content, full))
+            .collect();
+        let metadata = self
+            .include
+            .metadata
+            .then(|| training_metadata(conversation, &self.include));
         let line = match self.target {
             Target::OpenAi => json_line(&OpenAiExample {
                 messages: turns
                     .iter()
                     .zip(&contents)
-                    .map(|(t, content)| Message { role: &t.role, content })
+                    .map(|(t, content)| Message {
+                        role: &t.role,
+                        content,
+                    })
                     .collect(),
                 metadata,
             }),
             Target::Anthropic => {
                 let leading_system = check_alternation(turns)?;
                 let system = (leading_system > 0).then(|| {
-                    contents[..leading_system].iter().map(|c| c.as_ref()).collect::<Vec<_>>().join("\n\n")
+                    contents[..leading_system]
+                        .iter()
+                        .map(|c| c.as_ref())
+                        .collect::<Vec<_>>()
+                        .join("\n\n")
                 });
                 json_line(&AnthropicExample {
                     system,
                     messages: turns[leading_system..]
                         .iter()
                         .zip(&contents[leading_system..])
-                        .map(|(t, content)| Message { role: &t.role, content })
+                        .map(|(t, content)| Message {
+                            role: &t.role,
+                            content,
+                        })
                         .collect(),
                     metadata,
                 })

@@ -13,13 +13,18 @@ use crate::config::{ExportConfig, Include};
 use crate::source::Conversation;
 
 /// Punctuation that can start or close inline Markdown anywhere in a line.
-const INLINE_SPECIAL: &[char] = &['\\', '`', '*', '_', '[', ']', '<', '>', '!', '&', '~', '|', '#'];
+const INLINE_SPECIAL: &[char] = &[
+    '\\', '`', '*', '_', '[', ']', '<', '>', '!', '&', '~', '|', '#',
+];
 
 /// One line of text, escaped so CommonMark renders it literally.
 pub fn escape_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len() + 8);
-    let body_start = line.len() - line.trim_start_matches([' ', '\t']).len();
-    let body_end = line.trim_end_matches([' ', '\t']).len().max(body_start);
+    let body_start = line.len() - line.trim_start_matches(char::is_whitespace).len();
+    let body_end = line
+        .trim_end_matches(char::is_whitespace)
+        .len()
+        .max(body_start);
     // Leading and trailing blanks would be stripped (or turn into code blocks
     // and hard breaks); as character references they are kept as text.
     for ch in line[..body_start].chars() {
@@ -68,13 +73,18 @@ pub struct Markdown {
 
 impl Markdown {
     pub fn new(config: &ExportConfig) -> Self {
-        Markdown { include: config.include.clone(), written: 0 }
+        Markdown {
+            include: config.include.clone(),
+            written: 0,
+        }
     }
 
     fn metadata(&self, conversation: &Conversation, rows: &mut Rows) {
         let c = conversation;
         let include = &self.include;
-        let mut bullet = |label: &str, value: &str| rows.push_back(format!("- {label}: {}", escape_inline(value)));
+        let mut bullet = |label: &str, value: &str| {
+            rows.push_back(format!("- {label}: {}", escape_inline(value)))
+        };
         bullet("ID", &c.conversation_id);
         bullet("Status", &c.status);
         bullet("Tier", &c.tier);
@@ -83,7 +93,11 @@ impl Markdown {
                 bullet("Quality Score", &score.to_string());
             }
         }
-        for (label, value) in [("Persona", &c.persona), ("Emotion", &c.emotion), ("Topic", &c.topic)] {
+        for (label, value) in [
+            ("Persona", &c.persona),
+            ("Emotion", &c.emotion),
+            ("Topic", &c.topic),
+        ] {
             if let Some(value) = value {
                 bullet(label, value);
             }
@@ -128,7 +142,11 @@ impl ExportFormat for Markdown {
             let content = exported_content(&turn.content, self.include.full_content);
             for line in content.split('\n') {
                 let escaped = escape_line(line);
-                rows.push_back(if escaped.is_empty() { ">".into() } else { format!("> {escaped}") });
+                rows.push_back(if escaped.is_empty() {
+                    ">".into()
+                } else {
+                    format!("> {escaped}")
+                });
             }
             rows.push_back(String::new());
         }

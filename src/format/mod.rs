@@ -39,6 +39,32 @@ pub fn for_config(config: &ExportConfig, export_date: String) -> Box<dyn ExportF
     }
 }
 
+/// The metadata every JSON dialect shares, per include flags: quality score,
+/// timestamps, review history, parent references.
+pub fn insert_optional_metadata(
+    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    conversation: &Conversation,
+    include: &crate::config::Include,
+) {
+    use serde_json::json;
+    if include.quality_scores {
+        metadata.insert("quality_score".into(), json!(conversation.quality_score));
+    }
+    if include.timestamps {
+        metadata.insert("created_at".into(), json!(conversation.created_at));
+        metadata.insert("updated_at".into(), json!(conversation.updated_at));
+    }
+    if include.approval_history {
+        metadata.insert("review_history".into(), conversation.review_history.clone());
+    }
+    if include.parent_references
+        && (conversation.parent_id.is_some() || conversation.parent_type.is_some())
+    {
+        metadata.insert("parent_id".into(), json!(conversation.parent_id));
+        metadata.insert("parent_type".into(), json!(conversation.parent_type));
+    }
+}
+
 /// Turn content as exported: whole, or cut to a preview when
 /// `include_full_content` is false.
 pub fn exported_content(content: &str, full: bool) -> Cow<'_, str> {
@@ -62,7 +88,8 @@ pub fn escape_line_separators(text: String) -> String {
     if !text.contains(['\u{2028}', '\u{2029}']) {
         return text;
     }
-    text.replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+    text.replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 #[cfg(test)]
