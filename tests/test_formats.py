@@ -215,17 +215,32 @@ FILTER_CASES = [
 ]
 
 
+def exported_conversation_ids(fmt, rows):
+    """The conversation ids in an export, in file order, read per format."""
+    if fmt == "json":
+        return [c["conversation_id"] for c in json.loads("\n".join(rows))["conversations"]]
+    if fmt == "jsonl":
+        return [json.loads(r)["metadata"]["conversation_id"] for r in rows]
+    if fmt == "markdown":
+        return [r[len("- ID: "):].replace("\\-", "-") for r in rows if r.startswith("- ID: ")]
+    return list(dict.fromkeys(r["conversation_id"] for r in read_csv(rows_to_file(rows))))
+
+
 @pytest.mark.parametrize("filters,where", FILTER_CASES)
-@pytest.mark.parametrize("fmt", ["json", "csv"])
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
 def test_filters_select_exactly_the_matching_conversations(sample_db, filters, where, fmt):
-    config = {"format": fmt, "scope": "filtered", "filters": filters, "include_metadata": False}
+    config = {"format": fmt, "scope": "filtered", "filters": filters, "formula_guard": False}
     expected = [r[0] for r in fetch_rows(sample_db, f"SELECT conversation_id FROM export_system.conversations c "
                                                     f"WHERE {where} ORDER BY created_at, id")]
     rows = export_rows(sample_db, config)
-    if fmt == "json":
-        got = [c["conversation_id"] for c in json.loads("\n".join(rows))["conversations"]]
-    else:
-        got = list(dict.fromkeys(r["conversation_id"] for r in read_csv(rows_to_file(rows))))
+    got = exported_conversation_ids(fmt, rows)
+    if fmt == "jsonl":
+        valid = {r[0] for r in fetch_rows(sample_db, """
+            SELECT c.conversation_id FROM export_system.conversations c
+            WHERE EXISTS (SELECT FROM export_system.conversation_turns t WHERE t.conversation_id = c.id AND t.role = 'assistant')
+              AND NOT EXISTS (SELECT FROM export_system.conversation_turns t WHERE t.conversation_id = c.id AND btrim(t.content) = '')""")}
+        expected = [c for c in expected if c in valid]
+    elif fmt == "csv":
         with_turns = {r[0] for r in fetch_rows(sample_db, "SELECT DISTINCT c.conversation_id FROM "
                                                           "export_system.conversations c JOIN "
                                                           "export_system.conversation_turns t ON t.conversation_id = c.id")}
@@ -285,3 +300,42 @@ def test_null_fields_no_turns_big_messages_and_long_conversations(edge_db, tmp_p
         assert len([t for t in tokens if t.type == "heading_open" and t.tag == "h1"]) == 3
         texts = blockquote_texts(tokens)
         assert texts[0] == big_user and texts[1] == "\n".join(["answer"] * 150000) and len(texts) == 1002
+
+
+# Each include option, in every format: (config, predicate on the file's text).
+INCLUDE_CASES = [
+    ("jsonl", {"include_metadata": False}, lambda t: '"metadata"' not in t),
+    ("jsonl", {"include_quality_scores": False}, lambda t: '"quality_score"' not in t and '"tier"' in t),
+    ("jsonl", {"include_timestamps": False}, lambda t: '"created_at"' not in t),
+    ("jsonl", {"include_approval_history": True}, lambda t: '"review_history"' in t),
+    ("jsonl", {"include_parent_references": True}, lambda t: '"parent_type"' in t),
+    ("json", {"include_metadata": False}, lambda t: '"metadata"' not in t and '"summary"' not in t),
+    ("json", {"include_quality_scores": False}, lambda t: '"quality_score"' not in t and '"persona"' in t),
+    ("json", {"include_timestamps": False}, lambda t: '"created_at"' not in t),
+    ("json", {"include_approval_history": True}, lambda t: '"review_history"' in t),
+    ("json", {"include_parent_references": True}, lambda t: '"parent_type"' in t),
+    ("csv", {"include_metadata": False}, lambda t: "persona" not in t.split("\n")[0]),
+    ("csv", {"include_quality_scores": False}, lambda t: "quality_score" not in t.split("\n")[0]),
+    ("csv", {"include_timestamps": False}, lambda t: "created_at" not in t.split("\n")[0]),
+    ("csv", {"include_approval_history": True}, lambda t: "review_history" in t.split("\n")[0]),
+    ("csv", {"include_parent_references": True}, lambda t: "parent_type" in t.split("\n")[0]),
+    ("markdown", {"include_metadata": False}, lambda t: "**Metadata:**" not in t),
+    ("markdown", {"include_quality_scores": False}, lambda t: "- Quality Score:" not in t and "- Tier:" in t),
+    ("markdown", {"include_timestamps": False}, lambda t: "- Created:" not in t),
+    ("markdown", {"include_approval_history": True}, lambda t: "- Review History:" in t),
+    ("markdown", {"include_parent_references": True}, lambda t: "- Parent:" in t),
+]
+
+
+@pytest.mark.parametrize("fmt,options,holds", INCLUDE_CASES)
+def test_include_options_in_every_format(sample_db, fmt, options, holds):
+    text = rows_to_file(export_rows(sample_db, dict(options, format=fmt, scope="all"))).decode()
+    assert holds(text)
+    # The default differs, so the option is what made the predicate true.
+    assert not holds(rows_to_file(export_rows(sample_db, {"format": fmt, "scope": "all"})).decode())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
+def test_include_full_content_false_cuts_messages(edge_db, fmt):
+    text = rows_to_file(export_rows(edge_db, {"format": fmt, "include_full_content": False})).decode()
+    assert "…" in text and len(text) < 400_000  # the full messages are over 2 MB
