@@ -15,7 +15,17 @@ chmod a+rx "$REPO_ROOT/.pgdata"
 
 install_extension
 DATA_DIR=$REPO_ROOT/.pgdata/test
-start_cluster "$DATA_DIR"
+# As in production: the library and pg_cron preloaded. The resident workers
+# serve the database tests/test_jobs.py creates; pg_cron runs its jobs in
+# background workers rather than over a loopback connection.
+start_cluster "$DATA_DIR" \
+    "shared_preload_libraries = 'export_system, pg_cron'" \
+    "export_system.database = 'jobs'" \
+    "export_system.workers = 2" \
+    "export_system.poll_interval = '2s'" \
+    "cron.database_name = 'postgres'" \
+    "cron.use_background_workers = on" \
+    "max_worker_processes = 32"
 trap 'stop_cluster "$DATA_DIR"' EXIT
 create_supabase_roles
 

@@ -84,11 +84,19 @@ CREATE TABLE export_system.export_logs (
     file_size           bigint,
     status              text NOT NULL CHECK (status IN
         ('queued', 'processing', 'completed', 'failed', 'expired', 'cancelled')),
+    delivery            text NOT NULL DEFAULT 'stream' CHECK (delivery IN ('stream', 'background')),
     file_url            text,
     expires_at          timestamptz,
     error_message       text,
     db_role             text NOT NULL DEFAULT current_user,
     duration_ms         bigint,
+    progress_done       integer,
+    progress_total      integer,
+    part_count          integer,
+    download_count      integer NOT NULL DEFAULT 0,
+    last_downloaded_at  timestamptz,
+    started_at          timestamptz,
+    completed_at        timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
@@ -104,12 +112,46 @@ COMMENT ON COLUMN export_system.export_logs.file_size IS
 'Exact byte size of the exported file: every returned row followed by one newline.';
 COMMENT ON COLUMN export_system.export_logs.status IS
 'queued -> processing -> completed | failed | cancelled; completed -> expired';
+COMMENT ON COLUMN export_system.export_logs.delivery IS
+'stream: returned by export_conversations() in the caller''s transaction; background: a queued job.';
+COMMENT ON COLUMN export_system.export_logs.progress_done IS
+'Background jobs: conversations formatted so far (committed as the job goes).';
+COMMENT ON COLUMN export_system.export_logs.part_count IS
+'Background jobs: how many stored parts download_export() returns.';
 
 CREATE INDEX idx_export_logs_user_id ON export_system.export_logs (user_id);
 CREATE INDEX idx_export_logs_timestamp ON export_system.export_logs ("timestamp" DESC);
 CREATE INDEX idx_export_logs_status ON export_system.export_logs (status);
 CREATE INDEX idx_export_logs_format ON export_system.export_logs (format);
 CREATE INDEX idx_export_logs_expires_at ON export_system.export_logs (expires_at) WHERE status = 'completed';
+CREATE INDEX idx_export_logs_job_queue ON export_system.export_logs (created_at, export_id)
+    WHERE status IN ('queued', 'processing') AND delivery = 'background';
+
+-- Background jobs ------------------------------------------------------------------
+-- Who a queued export runs as. Internal: no role but the owner can read it.
+
+CREATE TABLE export_system.export_jobs (
+    export_id   uuid PRIMARY KEY REFERENCES export_system.export_logs (export_id) ON DELETE CASCADE,
+    db_role     text NOT NULL,
+    jwt_claims  jsonb NOT NULL DEFAULT '{}',
+    attempts    integer NOT NULL DEFAULT 0,
+    worker_pid  integer
+);
+
+COMMENT ON TABLE export_system.export_jobs IS
+'The identity a queued export runs under (database role and JWT claims), and its run attempts.';
+
+-- A finished job's file, in parts of whole rows (joined by newlines) of about
+-- 1 MiB, so a client can page through it within PostgREST's limits.
+CREATE TABLE export_system.export_files (
+    export_id  uuid NOT NULL REFERENCES export_system.export_logs (export_id) ON DELETE CASCADE,
+    part       integer NOT NULL CHECK (part >= 1),
+    content    text NOT NULL,
+    PRIMARY KEY (export_id, part)
+);
+
+COMMENT ON TABLE export_system.export_files IS
+'Stored output of background exports until they expire: the file is every part followed by a newline, in part order.';
 
 -- Supabase: tie audit rows to auth.users when that table exists at install time.
 DO $$
@@ -126,6 +168,8 @@ $$;
 SELECT pg_catalog.pg_extension_config_dump('export_system.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.conversation_turns', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_logs', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.export_jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.export_files', '');
 
 -- Row Level Security ------------------------------------------------------------
 -- The table owner (the extension's installer) bypasses RLS; it is the only
@@ -134,6 +178,8 @@ SELECT pg_catalog.pg_extension_config_dump('export_system.export_logs', '');
 ALTER TABLE export_system.conversations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.conversation_turns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_logs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.export_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.export_files ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY conversations_owner ON export_system.conversations
     FOR ALL
@@ -149,9 +195,23 @@ CREATE POLICY conversation_turns_follow_conversation ON export_system.conversati
     WITH CHECK (EXISTS (SELECT 1 FROM export_system.conversations c
                         WHERE c.id = conversation_turns.conversation_id));
 
+-- An export belongs to its JWT subject; one run without a JWT identity (psql,
+-- pg_cron) belongs to the database role that ran it.
+CREATE FUNCTION export_system.is_own_export(user_id uuid, db_role text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN CASE WHEN user_id IS NULL
+            THEN export_system.current_user_id() IS NULL AND db_role OPERATOR(pg_catalog.=) CURRENT_USER
+            ELSE user_id OPERATOR(pg_catalog.=) export_system.current_user_id() END;
+
 CREATE POLICY export_logs_read_own ON export_system.export_logs
     FOR SELECT
-    USING (user_id = (SELECT export_system.current_user_id()));
+    USING (export_system.is_own_export(user_id, db_role));
+
+CREATE POLICY export_files_read_own ON export_system.export_files
+    FOR SELECT
+    USING (EXISTS (SELECT 1 FROM export_system.export_logs l
+                   WHERE l.export_id = export_files.export_id
+                     AND export_system.is_own_export(l.user_id, l.db_role)));
 
 -- Supabase roles -----------------------------------------------------------------
 -- Grants go only to roles that exist; nothing is ever granted to PUBLIC or anon.
@@ -162,13 +222,13 @@ BEGIN
         GRANT USAGE ON SCHEMA export_system TO authenticated;
         GRANT SELECT, INSERT, UPDATE, DELETE
             ON export_system.conversations, export_system.conversation_turns TO authenticated;
-        GRANT SELECT ON export_system.export_logs TO authenticated;
+        GRANT SELECT ON export_system.export_logs, export_system.export_files TO authenticated;
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         GRANT USAGE ON SCHEMA export_system TO service_role;
         GRANT SELECT, INSERT, UPDATE, DELETE
             ON export_system.conversations, export_system.conversation_turns TO service_role;
-        GRANT SELECT ON export_system.export_logs TO service_role;
+        GRANT SELECT ON export_system.export_logs, export_system.export_files TO service_role;
         CREATE POLICY conversations_service_role ON export_system.conversations
             FOR ALL TO service_role USING (true) WITH CHECK (true);
         CREATE POLICY export_logs_service_role ON export_system.export_logs

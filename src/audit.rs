@@ -15,7 +15,6 @@ pub struct Identity {
     pub user_id: Option<String>,
     /// `current_user`: the database role that ran the export.
     pub db_role: String,
-    log_owner: pg_sys::Oid,
 }
 
 impl Identity {
@@ -23,18 +22,15 @@ impl Identity {
         Spi::connect(|client| {
             let row = client
                 .select(
-                    "SELECT export_system.current_user_id()::text, current_user::text, \
-                     (SELECT c.relowner FROM pg_catalog.pg_class c \
-                      WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass)",
+                    "SELECT export_system.current_user_id()::text, current_user::text",
                     Some(1),
                     &[],
                 )
-                .and_then(|table| table.first().get_three::<String, String, pg_sys::Oid>())
+                .and_then(|table| table.first().get_two::<String, String>())
                 .unwrap_or_else(|e| panic!("reading the caller's identity failed: {e}"));
             Identity {
                 user_id: row.0,
                 db_role: row.1.unwrap_or_default(),
-                log_owner: row.2.expect("export_system.export_logs has an owner"),
             }
         })
     }
@@ -54,10 +50,21 @@ pub struct AuditRecord<'a> {
     pub error_message: Option<String>,
 }
 
+fn log_owner() -> pg_sys::Oid {
+    Spi::get_one::<pg_sys::Oid>(
+        "SELECT c.relowner FROM pg_catalog.pg_class c \
+         WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass",
+    )
+    .unwrap_or_else(|e| panic!("looking up the audit log's owner failed: {e}"))
+    .expect("export_system.export_logs has an owner")
+}
+
 /// Run `write` as the owner of the audit table with search_path pinned, the
 /// way a SECURITY DEFINER function would; both are restored afterwards (and by
-/// Postgres itself if `write` raises an error).
-fn as_log_owner<R>(identity: &Identity, write: impl FnOnce() -> R) -> R {
+/// Postgres itself if `write` raises an error). Every change to the extension's
+/// own tables (audit rows, jobs, stored files) goes through here.
+pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
+    let owner = log_owner();
     let search_path = CString::new("search_path").unwrap();
     let pinned = CString::new("pg_catalog, pg_temp").unwrap();
     let mut saved_user = pg_sys::InvalidOid;
@@ -79,7 +86,7 @@ fn as_log_owner<R>(identity: &Identity, write: impl FnOnce() -> R) -> R {
         );
         let restricted =
             (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
-        pg_sys::SetUserIdAndSecContext(identity.log_owner, saved_context | restricted);
+        pg_sys::SetUserIdAndSecContext(owner, saved_context | restricted);
         nest_level
     };
     let result = write();
@@ -91,7 +98,7 @@ fn as_log_owner<R>(identity: &Identity, write: impl FnOnce() -> R) -> R {
 }
 
 pub fn record(identity: &Identity, record: &AuditRecord) {
-    as_log_owner(identity, || {
+    as_log_owner(|| {
         Spi::connect_mut(|client| {
             client
                 .update(

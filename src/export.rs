@@ -17,11 +17,9 @@ use serde_json::Value;
 use crate::audit::{self, AuditRecord, Identity};
 use crate::config::ExportConfig;
 use crate::error::{OrRaise, UserError};
-use crate::format::{self, ExportFormat, Rows};
-use crate::source::ConversationSource;
-
-/// Skipped conversations named in the NOTICE; the rest are counted.
-const SKIPPED_NAMED: usize = 20;
+use crate::exporter::{self, Exporter};
+use crate::settings;
+use crate::source::{self, ConversationSource};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -31,20 +29,15 @@ enum Phase {
 }
 
 struct ExportRun {
-    config: ExportConfig,
     normalized_config: Value,
     identity: Identity,
     export_id: String,
     source: ConversationSource,
-    format: Box<dyn ExportFormat>,
-    rows: Rows,
+    exporter: Exporter,
     phase: Phase,
     started: Instant,
     rows_delivered: i64,
     bytes_delivered: i64,
-    conversations_written: i64,
-    skipped: Vec<(String, &'static str)>,
-    skipped_count: i64,
     shutdown_hook: Option<ShutdownHook>,
 }
 
@@ -60,11 +53,11 @@ impl ExportRun {
             &self.identity,
             &AuditRecord {
                 export_id: self.export_id.clone(),
-                format: self.config.format.as_str(),
+                format: self.exporter.config.format.as_str(),
                 config: &self.normalized_config,
                 status,
-                conversation_count: self.conversations_written,
-                skipped_count: self.skipped_count,
+                conversation_count: self.exporter.conversations_written,
+                skipped_count: self.exporter.skipped_count,
                 file_size: self.bytes_delivered,
                 duration_ms: self.started.elapsed().as_millis() as i64,
                 error_message,
@@ -75,66 +68,17 @@ impl ExportRun {
     fn read_batch(&mut self) {
         let mut batch = Vec::new();
         self.source.next_batch(&mut batch);
-        for conversation in &batch {
-            pgrx::check_for_interrupts!();
-            match self.format.conversation(conversation, &mut self.rows) {
-                Ok(()) => self.conversations_written += 1,
-                Err(skip) => {
-                    if self.config.strict {
-                        UserError {
-                            code: PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                            message: format!(
-                                "conversation {} is not a valid {} example: {}",
-                                conversation.conversation_id,
-                                self.config.target.as_str(),
-                                skip.0
-                            ),
-                            hint: "Fix or exclude the conversation, or drop \"strict\" to skip such conversations with a NOTICE.".into(),
-                        }
-                        .raise();
-                    }
-                    self.skipped_count += 1;
-                    if self.skipped.len() < SKIPPED_NAMED {
-                        self.skipped
-                            .push((conversation.conversation_id.clone(), skip.0));
-                    }
-                }
-            }
-        }
+        self.exporter.add(&batch);
         if self.source.is_exhausted() {
-            self.format.finish(&mut self.rows);
+            self.exporter.finish();
             self.phase = Phase::Closing;
         }
-    }
-
-    fn notice_skipped(&self) {
-        if self.skipped_count == 0 {
-            return;
-        }
-        let mut named: Vec<String> = self
-            .skipped
-            .iter()
-            .map(|(id, why)| format!("{id} ({why})"))
-            .collect();
-        if self.skipped_count as usize > named.len() {
-            named.push(format!(
-                "and {} more",
-                self.skipped_count as usize - named.len()
-            ));
-        }
-        pgrx::notice!(
-            "export {} skipped {} conversation(s) that are not valid {} examples: {}",
-            self.export_id,
-            self.skipped_count,
-            self.config.target.as_str(),
-            named.join(", ")
-        );
     }
 
     /// The last row has been returned: record the export and stand down the hook.
     fn complete(&mut self) {
         self.phase = Phase::Done;
-        self.notice_skipped();
+        self.exporter.notice_skipped(&self.export_id);
         self.audit("completed", None);
         if let Some(hook) = self.shutdown_hook.take() {
             // SAFETY: the same (econtext, function, arg) triple we registered.
@@ -170,7 +114,7 @@ impl Iterator for ExportStream {
     fn next(&mut self) -> Option<String> {
         let mut run = self.0.borrow_mut();
         loop {
-            if let Some(row) = run.rows.pop_front() {
+            if let Some(row) = run.exporter.rows.pop_front() {
                 run.rows_delivered += 1;
                 run.bytes_delivered += row.len() as i64 + 1;
                 return Some(row);
@@ -208,6 +152,25 @@ unsafe extern "C-unwind" fn stopped_early(arg: pg_sys::Datum) {
     }
 }
 
+/// An API caller's synchronous export must fit PostgREST's limits (8 s, 1,000
+/// rows); larger ones belong in the background queue.
+fn refuse_above_async_threshold(config: &ExportConfig) {
+    let Some(threshold) = settings::async_threshold() else {
+        return;
+    };
+    let count = source::count_conversations(config);
+    if count > threshold {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            message: format!(
+                "this export has {count} conversations, more than export_system.async_threshold ({threshold}) allows in one call"
+            ),
+            hint: "Queue it with export_system.queue_export(config) and download it when it is completed, or narrow it with filters or \"limit\".".into(),
+        }
+        .raise();
+    }
+}
+
 /// Export conversations as one file's rows; each row is one line of the file.
 #[pg_extern(volatile, parallel_unsafe)]
 fn export_conversations(
@@ -218,26 +181,20 @@ fn export_conversations(
     let config_json = config.map(|c| c.0).unwrap_or(Value::Null);
     let config = ExportConfig::from_json(&config_json).or_raise();
     let identity = Identity::current();
+    if identity.user_id.is_some() {
+        refuse_above_async_threshold(&config);
+    }
     let source = ConversationSource::open(&config);
-    let export_date = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let mut format = format::for_config(&config, export_date);
-    let mut rows = Rows::new();
-    format.begin(&mut rows);
     let run = Rc::new(RefCell::new(ExportRun {
         normalized_config: config.to_json(),
-        config,
         identity,
         export_id: uuid::Uuid::new_v4().to_string(),
         source,
-        format,
-        rows,
+        exporter: Exporter::new(config, exporter::export_date_now()),
         phase: Phase::Reading,
         started,
         rows_delivered: 0,
         bytes_delivered: 0,
-        conversations_written: 0,
-        skipped: Vec::new(),
-        skipped_count: 0,
         shutdown_hook: None,
     }));
     // SAFETY: fcinfo is this call's; as a set-returning function it carries a

@@ -5,19 +5,38 @@ use pgrx::prelude::*;
 
 mod audit;
 mod config;
+mod download;
 mod error;
 mod export;
+mod exporter;
 mod format;
+mod job;
+mod queue;
+mod retention;
+mod settings;
 mod source;
+mod transaction;
+mod worker;
 
 ::pgrx::pg_module_magic!(name, version);
 
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+    // SAFETY: a flag Postgres sets while loading shared_preload_libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        worker::register_resident_workers();
+    }
+}
+
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/status.sql", name = "status", requires = ["schema"]);
 
 extension_sql!(
     r#"
 -- Functions are created with EXECUTE for PUBLIC; take it back, then grant the
 -- user-facing ones to the Supabase API roles that exist. Never to anon.
+-- cleanup_expired() and run_queued_exports() stay with the owner (pg_cron).
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA export_system FROM PUBLIC;
 DO $$
 DECLARE
@@ -27,7 +46,13 @@ BEGIN
         IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = api_role) THEN
             EXECUTE pg_catalog.format(
                 'GRANT EXECUTE ON FUNCTION export_system.current_user_id(), '
-                'export_system.export_conversations(jsonb) TO %I', api_role);
+                'export_system.is_own_export(uuid, text), '
+                'export_system.export_conversations(jsonb), '
+                'export_system.queue_export(jsonb), '
+                'export_system.export_status(uuid), '
+                'export_system.download_export(uuid, integer, integer), '
+                'export_system.cancel_export(uuid), '
+                'export_system.retry_export(uuid) TO %I', api_role);
         END IF;
     END LOOP;
 END
@@ -145,6 +170,8 @@ pub mod pg_test {
 
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        // Preloaded as in production: GUCs defined, resident worker registered
+        // (it idles: the tests' database is not export_system.database).
+        vec!["shared_preload_libraries = 'export_system'"]
     }
 }

@@ -2,6 +2,8 @@
 //! a cursor and fetched in batches, so Row Level Security decides what is seen
 //! and memory holds one batch at a time however large the export.
 
+use std::ffi::{CString, c_char};
+
 use chrono::{DateTime, SecondsFormat};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -159,14 +161,9 @@ pub fn conversation_conditions(
     conditions
 }
 
-/// The export query: matching conversations in sort order (ties broken by id),
-/// each followed by its turns in turn order.
-pub fn export_query(config: &ExportConfig) -> ConversationQuery {
-    let mut query = ConversationQuery {
-        sql: String::new(),
-        args: Vec::new(),
-    };
-    let conditions = conversation_conditions(config, &mut query);
+/// The matching conversations in export order, with the `limit` applied.
+fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, String) {
+    let conditions = conversation_conditions(config, query);
     let where_clause = if conditions.is_empty() {
         String::new()
     } else {
@@ -184,13 +181,43 @@ pub fn export_query(config: &ExportConfig) -> ConversationQuery {
         Some(limit) => format!("LIMIT {}", query.arg(limit)),
         None => String::new(),
     };
+    let conversations = format!(
+        "SELECT c.* FROM export_system.conversations c {where_clause} ORDER BY {order} {limit}"
+    );
+    (conversations, order)
+}
+
+/// The export query: matching conversations in sort order (ties broken by id),
+/// each followed by its turns in turn order.
+pub fn export_query(config: &ExportConfig) -> ConversationQuery {
+    let mut query = ConversationQuery {
+        sql: String::new(),
+        args: Vec::new(),
+    };
+    let (conversations, order) = selection(config, &mut query);
     query.sql = format!(
-        "SELECT {COLUMNS} FROM (SELECT c.* FROM export_system.conversations c {where_clause} \
-         ORDER BY {order} {limit}) c \
+        "SELECT {COLUMNS} FROM ({conversations}) c \
          LEFT JOIN export_system.conversation_turns t ON t.conversation_id = c.id \
          ORDER BY {order}, t.turn_number"
     );
     query
+}
+
+/// How many conversations the export holds, counted as the caller (under RLS).
+pub fn count_conversations(config: &ExportConfig) -> i64 {
+    let mut query = ConversationQuery {
+        sql: String::new(),
+        args: Vec::new(),
+    };
+    let (conversations, _) = selection(config, &mut query);
+    let sql = format!("SELECT count(*) FROM ({conversations}) c");
+    Spi::connect(|client| {
+        client
+            .select(sql.as_str(), Some(1), &query.args)
+            .and_then(|table| table.first().get_one::<i64>())
+            .unwrap_or_else(|e| panic!("counting the export's conversations failed: {e}"))
+            .unwrap_or(0)
+    })
 }
 
 fn iso8601(timestamp: TimestampWithTimeZone) -> String {
@@ -281,6 +308,49 @@ impl ConversationSource {
         });
         ConversationSource {
             cursor_name: Some(cursor_name),
+            pending: None,
+            fetch_rows: FIRST_FETCH_ROWS,
+        }
+    }
+
+    /// Open the cursor WITH HOLD under `name`, so it outlives this transaction:
+    /// at commit Postgres runs the query to the end into a spill-to-disk store,
+    /// as the current user, and later transactions read it from there. One
+    /// snapshot for the whole export, however many transactions read it.
+    pub fn open_holdable(config: &ExportConfig, name: &str) -> ConversationSource {
+        let query = export_query(config);
+        let cursor_name = CString::new(name).expect("cursor names have no NUL");
+        let sql = CString::new(query.sql).expect("the export query has no NUL");
+        let mut types: Vec<pg_sys::Oid> = query.args.iter().map(|arg| arg.oid()).collect();
+        let mut values: Vec<pg_sys::Datum> = query
+            .args
+            .iter()
+            .map(|arg| arg.datum().map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime()))
+            .collect();
+        let nulls: Vec<c_char> = query
+            .args
+            .iter()
+            .map(|arg| if arg.datum().is_none() { b'n' } else { b' ' } as c_char)
+            .collect();
+        Spi::connect(|_client| {
+            // SAFETY: inside an SPI connection; the arrays outlive the call,
+            // which copies the parameters into the portal.
+            let portal = unsafe {
+                pg_sys::SPI_cursor_open_with_args(
+                    cursor_name.as_ptr(),
+                    sql.as_ptr(),
+                    types.len() as i32,
+                    types.as_mut_ptr(),
+                    values.as_mut_ptr(),
+                    nulls.as_ptr(),
+                    false,
+                    (pg_sys::CURSOR_OPT_HOLD | pg_sys::CURSOR_OPT_NO_SCROLL) as i32,
+                )
+            };
+            assert!(!portal.is_null(), "opening the export cursor {name} failed");
+        });
+        ConversationSource {
+            cursor_name: Some(name.to_string()),
             pending: None,
             fetch_rows: FIRST_FETCH_ROWS,
         }

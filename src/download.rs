@@ -1,0 +1,116 @@
+//! Downloading a finished background export. The file is stored in parts of
+//! whole rows of about 1 MiB, and each returned row is one part: the file is
+//! every row followed by "\n", exactly as with export_conversations(). A
+//! Supabase client pages with `from_part` / `part_count` to stay inside
+//! PostgREST's per-call limits (1,000 rows, 8 seconds).
+
+use pgrx::PgSqlErrorCode;
+use pgrx::prelude::*;
+
+use crate::audit::as_log_owner;
+use crate::error::UserError;
+use crate::queue::own_export;
+
+/// Parts returned one per call to the iterator, so memory holds one part.
+struct Parts {
+    export_id: pgrx::Uuid,
+    next: i32,
+    last: i32,
+}
+
+impl Iterator for Parts {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.next > self.last {
+            return None;
+        }
+        pgrx::check_for_interrupts!();
+        let part = self.next;
+        self.next += 1;
+        // Read as the caller: the stored file is under Row Level Security too.
+        let content = Spi::get_one_with_args::<String>(
+            "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
+            &[self.export_id.into(), part.into()],
+        )
+        .unwrap_or_else(|e| panic!("reading part {part} of export {} failed: {e}", self.export_id));
+        Some(content.unwrap_or_else(|| {
+            pgrx::error!("part {part} of export {} is missing (it expired meanwhile?)", self.export_id)
+        }))
+    }
+}
+
+fn not_downloadable(message: String, hint: &str) -> ! {
+    UserError {
+        code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+        message,
+        hint: hint.into(),
+    }
+    .raise()
+}
+
+/// The stored file of a completed background export of the caller's: parts
+/// `from_part` .. `from_part + part_count - 1` (all remaining when NULL).
+#[pg_extern(volatile, parallel_unsafe)]
+fn download_export(
+    export_id: pgrx::Uuid,
+    from_part: default!(i32, 1),
+    part_count: default!(Option<i32>, "NULL"),
+) -> SetOfIterator<'static, String> {
+    if from_part < 1 {
+        UserError::invalid_parameter(
+            format!("from_part must be 1 or more, got {from_part}"),
+            "Parts are numbered from 1; export_status() tells how many there are.",
+        )
+        .raise();
+    }
+    if let Some(count) = part_count.filter(|count| *count < 1) {
+        UserError::invalid_parameter(
+            format!("part_count must be 1 or more, got {count}"),
+            "Leave part_count NULL to get every remaining part.",
+        )
+        .raise();
+    }
+    let export = own_export(export_id);
+    if export.delivery != "background" {
+        not_downloadable(
+            format!("export {export_id} was streamed by export_conversations(); nothing was stored"),
+            "Queue it with export_system.queue_export() to get a downloadable file.",
+        );
+    }
+    if export.status == "expired" || (export.status == "completed" && export.expired) {
+        not_downloadable(
+            format!(
+                "export {export_id} expired at {} and its file was deleted",
+                export.expires_at.unwrap_or_default()
+            ),
+            "Run it again with export_system.retry_export(export_id).",
+        );
+    }
+    if export.status != "completed" {
+        not_downloadable(
+            format!("export {export_id} is {}, not completed", export.status),
+            "Poll export_system.export_status(export_id) until its status is completed.",
+        );
+    }
+    if from_part == 1 {
+        as_log_owner(|| {
+            Spi::run_with_args(
+                "UPDATE export_system.export_logs \
+                 SET download_count = download_count + 1, last_downloaded_at = now() \
+                 WHERE export_id = $1",
+                &[export_id.into()],
+            )
+            .unwrap_or_else(|e| panic!("counting the download failed: {e}"))
+        });
+    }
+    let last = match part_count {
+        Some(count) => export.part_count.min(from_part.saturating_add(count - 1)),
+        None => export.part_count,
+    };
+    SetOfIterator::new(Parts {
+        export_id,
+        next: from_part,
+        last,
+    })
+}

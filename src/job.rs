@@ -1,0 +1,450 @@
+//! One background export, run by a worker as a series of short transactions:
+//! claim it, open its query WITH HOLD (one snapshot for the whole file), then
+//! per batch store the next parts and commit the progress, and finally record
+//! the result. Each job holds a session advisory lock while it runs, so a job
+//! left `processing` by a crash (lock gone with its process) is run again from
+//! the start; its partial parts are discarded first, so no row is duplicated.
+
+use std::time::Instant;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use serde_json::Value;
+
+use crate::audit::as_log_owner;
+use crate::config::ExportConfig;
+use crate::exporter::{self, Exporter};
+use crate::settings;
+use crate::source::{self, ConversationSource};
+use crate::transaction::{self, Failure};
+
+/// A stored part is flushed once it holds this many bytes: small enough that
+/// 16 parts fit one PostgREST response comfortably inside 8 seconds.
+pub const PART_TARGET_BYTES: usize = 1 << 20;
+
+/// First key of the two-key advisory locks that mark a job as running ("EXPT").
+const JOB_LOCK_SPACE: i32 = 0x4558_5054;
+
+/// A job whose runs kept dying (say, it crashes the server) is failed after this many.
+const MAX_ATTEMPTS: i32 = 3;
+
+pub struct ClaimedJob {
+    export_id: String,
+    config: Value,
+    db_role: String,
+    jwt_claims: String,
+    attempts: i32,
+}
+
+/// How a job run ended.
+pub enum Outcome {
+    Completed,
+    Cancelled,
+    Failed,
+    /// The worker was asked to shut down; the job stays `processing` and is rerun.
+    Interrupted,
+}
+
+fn run_sql(sql: &str, args: &[DatumWithOid]) {
+    Spi::connect_mut(|client| {
+        client
+            .update(sql, None, args)
+            .unwrap_or_else(|e| panic!("job bookkeeping failed: {e}"));
+    });
+}
+
+/// Claim the oldest runnable job in this database: queued, or `processing`
+/// with nobody holding its lock. Runs in the caller's transaction; the claim
+/// (and its advisory lock) must be committed before the job runs.
+pub fn claim_next() -> Option<ClaimedJob> {
+    let candidates: Vec<String> = Spi::connect_mut(|client| {
+        client
+            .update(
+                "SELECT export_id::text FROM export_system.export_logs \
+                 WHERE status IN ('queued', 'processing') AND delivery = 'background' \
+                 ORDER BY created_at, export_id \
+                 FOR UPDATE SKIP LOCKED LIMIT 32",
+                None,
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
+            .filter_map(|row| row.get::<String>(1).ok().flatten())
+            .collect()
+    });
+    let export_id = candidates.into_iter().find(|export_id| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))",
+            &[JOB_LOCK_SPACE.into(), export_id.clone().into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    })?;
+    as_log_owner(|| {
+        let (config, db_role, jwt_claims, attempts) = Spi::connect_mut(|client| {
+            let config = client
+                .update(
+                    "UPDATE export_system.export_logs SET status = 'processing', started_at = now(), \
+                       updated_at = now(), progress_done = 0, progress_total = NULL, part_count = NULL, \
+                       error_message = NULL \
+                     WHERE export_id = $1::uuid RETURNING config",
+                    None,
+                    &[export_id.clone().into()],
+                )
+                .and_then(|table| table.first().get_one::<pgrx::JsonB>())
+                .unwrap_or_else(|e| panic!("claiming export {export_id} failed: {e}"))
+                .map(|json| json.0)
+                .unwrap_or(Value::Null);
+            let (db_role, jwt_claims, attempts) = client
+                .update(
+                    "UPDATE export_system.export_jobs \
+                       SET attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid() \
+                     WHERE export_id = $1::uuid RETURNING db_role, jwt_claims::text, attempts",
+                    None,
+                    &[export_id.clone().into()],
+                )
+                .and_then(|table| table.first().get_three::<String, String, i32>())
+                .unwrap_or_else(|e| panic!("claiming export {export_id} failed: {e}"));
+            (
+                config,
+                db_role.unwrap_or_default(),
+                jwt_claims.unwrap_or_else(|| "{}".into()),
+                attempts.unwrap_or(1),
+            )
+        });
+        // Parts of an earlier, interrupted run.
+        run_sql(
+            "DELETE FROM export_system.export_files WHERE export_id = $1::uuid",
+            &[export_id.clone().into()],
+        );
+        Some(ClaimedJob {
+            export_id,
+            config,
+            db_role,
+            jwt_claims,
+            attempts,
+        })
+    })
+}
+
+/// The job owner's identity, in force from opening the query to the last
+/// batch, so Row Level Security sees exactly what the owner would see.
+struct JobIdentity {
+    saved_user: pg_sys::Oid,
+    saved_context: i32,
+}
+
+fn set_session_guc(name: &str, value: &str) {
+    let name = std::ffi::CString::new(name).unwrap();
+    let value = std::ffi::CString::new(value).unwrap();
+    // SAFETY: plain GUC assignment at session level, as SET would do.
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SET,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
+impl JobIdentity {
+    fn enter(db_role: &str, jwt_claims: &str) -> JobIdentity {
+        let role: pg_sys::Oid = Spi::get_one_with_args(
+            "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1",
+            &[db_role.into()],
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| pgrx::error!("the role {db_role} that queued this export no longer exists"));
+        let mut saved_user = pg_sys::InvalidOid;
+        let mut saved_context = 0;
+        // SAFETY: the same switch SET ROLE-less SECURITY DEFINER calls make;
+        // `leave` restores it, also after an aborted transaction.
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
+            pg_sys::SetUserIdAndSecContext(
+                role,
+                saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+            );
+        }
+        set_session_guc("request.jwt.claim.sub", "");
+        set_session_guc("request.jwt.claims", jwt_claims);
+        JobIdentity {
+            saved_user,
+            saved_context,
+        }
+    }
+
+    fn leave(self) {
+        // SAFETY: restores what `enter` saved.
+        unsafe { pg_sys::SetUserIdAndSecContext(self.saved_user, self.saved_context) };
+        set_session_guc("request.jwt.claims", "");
+    }
+}
+
+/// Rows gathered into stored parts of about PART_TARGET_BYTES.
+struct PartWriter {
+    export_id: String,
+    buffer: String,
+    parts_written: i32,
+    file_size: i64,
+}
+
+impl PartWriter {
+    fn push(&mut self, row: &str) {
+        if !self.buffer.is_empty() {
+            self.buffer.push('\n');
+        }
+        self.buffer.push_str(row);
+        self.file_size += row.len() as i64 + 1;
+    }
+
+    fn flush(&mut self, force: bool) {
+        if self.buffer.is_empty() || (!force && self.buffer.len() < PART_TARGET_BYTES) {
+            return;
+        }
+        self.parts_written += 1;
+        let content = std::mem::take(&mut self.buffer);
+        as_log_owner(|| {
+            run_sql(
+                "INSERT INTO export_system.export_files (export_id, part, content) \
+                 VALUES ($1::uuid, $2, $3)",
+                &[
+                    self.export_id.clone().into(),
+                    self.parts_written.into(),
+                    content.into(),
+                ],
+            )
+        });
+    }
+}
+
+struct JobRun {
+    job_id: String,
+    cursor_name: String,
+    started: Instant,
+    source: ConversationSource,
+    exporter: Exporter,
+    parts: PartWriter,
+}
+
+impl JobRun {
+    fn open(job: &ClaimedJob) -> JobRun {
+        let config = ExportConfig::from_json(&job.config)
+            .unwrap_or_else(|e| pgrx::error!("the stored config is no longer valid: {}", e.message));
+        let total = source::count_conversations(&config);
+        let cursor_name = format!("export_job_{}", job.export_id.replace('-', ""));
+        let source = ConversationSource::open_holdable(&config, &cursor_name);
+        as_log_owner(|| {
+            run_sql(
+                "UPDATE export_system.export_logs SET progress_total = $2, updated_at = now() \
+                 WHERE export_id = $1::uuid",
+                &[job.export_id.clone().into(), (total as i32).into()],
+            )
+        });
+        JobRun {
+            job_id: job.export_id.clone(),
+            cursor_name,
+            started: Instant::now(),
+            source,
+            exporter: Exporter::new(config, exporter::export_date_now()),
+            parts: PartWriter {
+                export_id: job.export_id.clone(),
+                buffer: String::new(),
+                parts_written: 0,
+                file_size: 0,
+            },
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        as_log_owner(|| {
+            Spi::get_one_with_args::<String>(
+                "SELECT status FROM export_system.export_logs WHERE export_id = $1::uuid",
+                &[self.job_id.clone().into()],
+            )
+        })
+        .ok()
+        .flatten()
+        .is_none_or(|status| status != "processing")
+    }
+
+    /// Format and store one batch; true when the file is complete.
+    fn step(&mut self) -> bool {
+        let mut batch = Vec::new();
+        self.source.next_batch(&mut batch);
+        self.exporter.add(&batch);
+        let done = self.source.is_exhausted();
+        if done {
+            self.exporter.finish();
+        }
+        while let Some(row) = self.exporter.rows.pop_front() {
+            self.parts.push(&row);
+            self.parts.flush(false);
+        }
+        if done {
+            self.parts.flush(true);
+            self.complete();
+        } else {
+            as_log_owner(|| {
+                run_sql(
+                    "UPDATE export_system.export_logs SET progress_done = $2, updated_at = now() \
+                     WHERE export_id = $1::uuid",
+                    &[
+                        self.job_id.clone().into(),
+                        ((self.exporter.conversations_written + self.exporter.skipped_count) as i32)
+                            .into(),
+                    ],
+                )
+            });
+        }
+        done
+    }
+
+    fn complete(&mut self) {
+        let processed = (self.exporter.conversations_written + self.exporter.skipped_count) as i32;
+        as_log_owner(|| {
+            run_sql(
+                "UPDATE export_system.export_logs SET status = 'completed', completed_at = now(), \
+                   updated_at = now(), conversation_count = $2, skipped_count = $3, file_size = $4, \
+                   duration_ms = $5, progress_done = $6, progress_total = $6, part_count = $7, \
+                   expires_at = now() + pg_catalog.make_interval(secs => $8) \
+                 WHERE export_id = $1::uuid",
+                &[
+                    self.job_id.clone().into(),
+                    (self.exporter.conversations_written as i32).into(),
+                    (self.exporter.skipped_count as i32).into(),
+                    self.parts.file_size.into(),
+                    (self.started.elapsed().as_millis() as i64).into(),
+                    processed.into(),
+                    self.parts.parts_written.into(),
+                    (settings::file_ttl_seconds() as f64).into(),
+                ],
+            )
+        });
+    }
+}
+
+/// Close the job's cursor if it is still open (it survives aborts, being held).
+fn close_cursor(cursor_name: &str) {
+    Spi::connect(|client| {
+        // Dropping the found cursor closes it.
+        let _ = client.find_cursor(cursor_name);
+    });
+}
+
+/// Record a failure (or a cancellation's aftermath) and drop the partial file.
+fn record_end(export_id: &str, cursor_name: Option<&str>, failure: Option<&Failure>) {
+    let result = transaction::run(|| {
+        if let Some(name) = cursor_name {
+            close_cursor(name);
+        }
+        as_log_owner(|| {
+            run_sql(
+                "DELETE FROM export_system.export_files WHERE export_id = $1::uuid",
+                &[export_id.into()],
+            );
+            if let Some(failure) = failure {
+                run_sql(
+                    "UPDATE export_system.export_logs SET status = 'failed', error_message = $2, \
+                       updated_at = now(), completed_at = now(), \
+                       duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int8 \
+                     WHERE export_id = $1::uuid",
+                    &[export_id.into(), failure.message.clone().into()],
+                );
+            }
+        })
+    });
+    if let Err(failure) = result {
+        pgrx::warning!("export_system: recording the end of export {export_id} failed: {}", failure.message);
+    }
+}
+
+fn unlock(export_id: &str) {
+    let _ = transaction::run(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT pg_catalog.pg_advisory_unlock($1, pg_catalog.hashtext($2))",
+            &[JOB_LOCK_SPACE.into(), export_id.into()],
+        )
+    });
+}
+
+/// Run a claimed job to its end. `should_stop` is asked between batches.
+pub fn run(job: ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
+    let export_id = job.export_id.clone();
+    let outcome = run_claimed(&job, should_stop);
+    if !matches!(outcome, Outcome::Interrupted) {
+        unlock(&export_id);
+    }
+    outcome
+}
+
+fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
+    if job.attempts > MAX_ATTEMPTS {
+        let failure = Failure {
+            message: format!("gave up after {MAX_ATTEMPTS} attempts that did not finish"),
+        };
+        record_end(&job.export_id, None, Some(&failure));
+        return Outcome::Failed;
+    }
+    let mut identity = None;
+    let opened = transaction::run(|| {
+        identity = Some(JobIdentity::enter(&job.db_role, &job.jwt_claims));
+        JobRun::open(job)
+    });
+    let mut run = match opened {
+        Ok(run) => run,
+        Err(failure) => {
+            if let Some(identity) = identity {
+                identity.leave();
+            }
+            record_end(&job.export_id, None, Some(&failure));
+            return Outcome::Failed;
+        }
+    };
+    let identity = identity.expect("entered with the open transaction");
+    let cursor_name = run.cursor_name.clone();
+    let outcome = loop {
+        if should_stop() {
+            break Outcome::Interrupted;
+        }
+        match transaction::run(|| {
+            if run.is_cancelled() {
+                None
+            } else {
+                Some(run.step())
+            }
+        }) {
+            Ok(Some(true)) => break Outcome::Completed,
+            Ok(Some(false)) => continue,
+            Ok(None) => break Outcome::Cancelled,
+            Err(failure) => {
+                identity.leave();
+                record_end(&job.export_id, Some(&cursor_name), Some(&failure));
+                return Outcome::Failed;
+            }
+        }
+    };
+    identity.leave();
+    match outcome {
+        Outcome::Completed => {
+            let _ = transaction::run(|| close_cursor(&cursor_name));
+            pgrx::log!(
+                "export_system: export {} completed: {} conversation(s), {} byte(s) in {} part(s), {} ms",
+                job.export_id,
+                run.exporter.conversations_written,
+                run.parts.file_size,
+                run.parts.parts_written,
+                run.started.elapsed().as_millis()
+            );
+        }
+        Outcome::Cancelled => record_end(&job.export_id, Some(&cursor_name), None),
+        Outcome::Interrupted | Outcome::Failed => {}
+    }
+    outcome
+}

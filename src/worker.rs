@@ -1,0 +1,184 @@
+//! Background workers. With the library in `shared_preload_libraries`,
+//! `export_system.workers` resident workers serve `export_system.database`:
+//! they run queued exports, and the first one also runs the cleanup on its
+//! interval. `run_queued_exports()` starts short-lived workers that empty one
+//! database's queue and exit, for hosts that cannot preload the library.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::prelude::*;
+use pgrx::{PgAtomic, pg_shmem_init};
+
+use crate::job::{self, Outcome};
+use crate::retention;
+use crate::settings::{self, MAX_WORKERS};
+use crate::transaction;
+
+/// The resident workers' process ids, so a queued export can wake them.
+static WORKER_PIDS: PgAtomic<[AtomicI32; MAX_WORKERS]> = unsafe { PgAtomic::new(c"export_system_worker_pids") };
+
+/// Set in `_PG_init` when preloading: only then does the shared table exist.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+/// `bgw_main_arg` of a worker that exits once its database's queue is empty.
+const DRAIN_AND_EXIT: i32 = -1;
+
+const RESTART_AFTER: Duration = Duration::from_secs(5);
+
+/// Called from `_PG_init` during `shared_preload_libraries` processing.
+pub fn register_resident_workers() {
+    pg_shmem_init!(WORKER_PIDS);
+    PRELOADED.store(true, Ordering::Relaxed);
+    for index in 0..settings::workers() {
+        BackgroundWorkerBuilder::new(&format!("export_system worker {index}"))
+            .set_type("export_system worker")
+            .set_library("export_system")
+            .set_function("export_system_worker_main")
+            .set_argument(Some(pg_sys::Datum::from(index as i32)))
+            .enable_spi_access()
+            .set_restart_time(Some(RESTART_AFTER))
+            .load();
+    }
+}
+
+/// Start up to `count` workers that run `database`'s queued exports and exit.
+pub fn launch_queue_runners(database: &str, count: usize) -> usize {
+    (0..count)
+        .take_while(|_| {
+            BackgroundWorkerBuilder::new("export_system queue runner")
+                .set_type("export_system worker")
+                .set_library("export_system")
+                .set_function("export_system_worker_main")
+                .set_argument(Some(pg_sys::Datum::from(DRAIN_AND_EXIT)))
+                .set_extra(database)
+                .enable_spi_access()
+                .set_restart_time(None)
+                .load_dynamic()
+                .map_err(|e| pgrx::warning!("export_system: no background worker slot free: {e:?}"))
+                .is_ok()
+        })
+        .count()
+}
+
+/// Wake the resident workers now (called when a queuing transaction commits).
+pub fn wake_workers() {
+    if !PRELOADED.load(Ordering::Relaxed) {
+        return;
+    }
+    for slot in WORKER_PIDS.get() {
+        let pid = slot.load(Ordering::Relaxed);
+        if pid == 0 {
+            continue;
+        }
+        // SAFETY: BackendPidGetProc takes ProcArrayLock; the PGPROC it returns
+        // stays valid while the process lives, and setting a dead latch is harmless.
+        unsafe {
+            let proc = pg_sys::BackendPidGetProc(pid);
+            if !proc.is_null() {
+                pg_sys::SetLatch(&raw mut (*proc).procLatch);
+            }
+        }
+    }
+}
+
+fn extension_installed() -> bool {
+    transaction::run(|| {
+        Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'export_system')",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+    })
+    .unwrap_or(false)
+}
+
+fn reload_config_if_asked() {
+    if BackgroundWorker::sighup_received() {
+        // SAFETY: what every Postgres process does on SIGHUP.
+        unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+    }
+}
+
+/// Run queued jobs until none is left; false when asked to shut down.
+fn run_queue() -> bool {
+    loop {
+        reload_config_if_asked();
+        if BackgroundWorker::sigterm_received() {
+            return false;
+        }
+        let claimed = match transaction::run(job::claim_next) {
+            Ok(claimed) => claimed,
+            Err(failure) => {
+                pgrx::warning!("export_system: claiming a job failed: {}", failure.message);
+                // A lock taken by the failed claim would make its job look busy.
+                let _ = transaction::run(|| Spi::run("SELECT pg_catalog.pg_advisory_unlock_all()"));
+                return true;
+            }
+        };
+        let Some(claimed) = claimed else {
+            return true;
+        };
+        if let Outcome::Interrupted = job::run(claimed, BackgroundWorker::sigterm_received) {
+            return false;
+        }
+    }
+}
+
+fn run_cleanup() {
+    match transaction::run(retention::cleanup) {
+        Ok(counts) => counts.log(),
+        Err(failure) => pgrx::warning!("export_system: cleanup failed: {}", failure.message),
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
+    let index = arg.value() as i32;
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = if index == DRAIN_AND_EXIT {
+        BackgroundWorker::get_extra().to_string()
+    } else {
+        settings::database()
+    };
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    let slot = (index >= 0).then(|| &WORKER_PIDS.get()[index as usize]);
+    if let Some(slot) = slot {
+        // SAFETY: MyProcPid is set for every backend.
+        slot.store(unsafe { pg_sys::MyProcPid }, Ordering::Relaxed);
+    }
+    pgrx::log!("export_system: worker started for database \"{database}\"");
+    // Due at start, then every cleanup_interval after the last run; computed
+    // afresh each time, so a reload that shortens the interval applies at once.
+    let mut last_cleanup: Option<Instant> = None;
+    let cleanup_due = |last: Option<Instant>| last.map(|at| at + settings::cleanup_interval());
+    loop {
+        reload_config_if_asked();
+        if extension_installed() {
+            if !run_queue() {
+                break;
+            }
+            if index == 0 && cleanup_due(last_cleanup).is_none_or(|due| Instant::now() >= due) {
+                run_cleanup();
+                last_cleanup = Some(Instant::now());
+            }
+        }
+        if index == DRAIN_AND_EXIT {
+            break;
+        }
+        let mut timeout = settings::poll_interval();
+        if let (0, Some(due)) = (index, cleanup_due(last_cleanup)) {
+            timeout = timeout.min(due.saturating_duration_since(Instant::now()));
+        }
+        if !BackgroundWorker::wait_latch(Some(timeout)) {
+            break;
+        }
+    }
+    if let Some(slot) = slot {
+        slot.store(0, Ordering::Relaxed);
+    }
+    pgrx::log!("export_system: worker for database \"{database}\" shutting down");
+}
