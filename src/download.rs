@@ -53,10 +53,18 @@ fn not_downloadable(message: String, hint: &str) -> ! {
 /// `from_part` .. `from_part + part_count - 1` (all remaining when NULL).
 #[pg_extern(volatile, parallel_unsafe)]
 fn download_export(
-    export_id: pgrx::Uuid,
-    from_part: default!(i32, 1),
+    export_id: Option<pgrx::Uuid>,
+    from_part: default!(Option<i32>, 1),
     part_count: default!(Option<i32>, "NULL"),
 ) -> SetOfIterator<'static, String> {
+    let Some(export_id) = export_id else {
+        UserError::invalid_parameter(
+            "export_id must not be NULL",
+            "Pass the id queue_export() returned.",
+        )
+        .raise()
+    };
+    let from_part = from_part.unwrap_or(1);
     if from_part < 1 {
         UserError::invalid_parameter(
             format!("from_part must be 1 or more, got {from_part}"),

@@ -116,6 +116,7 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
     if !matches!(export.status.as_str(), "queued" | "processing") {
         return false;
     }
+    let cancelled_by = current_role();
     as_log_owner(|| {
         Spi::connect_mut(|client| {
             client
@@ -124,7 +125,7 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
                        completed_at = now(), error_message = 'cancelled by ' || $2 \
                      WHERE export_id = $1 AND status IN ('queued', 'processing')",
                     None,
-                    &[export_id.into(), current_role().into()],
+                    &[export_id.into(), cancelled_by.into()],
                 )
                 .unwrap_or_else(|e| panic!("cancelling export {export_id} failed: {e}"))
                 .len()

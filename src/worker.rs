@@ -177,8 +177,13 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
             break;
         }
     }
+    pgrx::log!("export_system: worker for database \"{database}\" shutting down");
     if let Some(slot) = slot {
         slot.store(0, Ordering::Relaxed);
+        // Exit status 0 would unregister a resident worker for good; with 1 the
+        // postmaster starts it again after pg_terminate_backend() or a dropped
+        // database (at server shutdown nothing is restarted either way).
+        // SAFETY: ends this process the way Postgres's own exits do.
+        unsafe { pg_sys::proc_exit(1) };
     }
-    pgrx::log!("export_system: worker for database \"{database}\" shutting down");
 }
