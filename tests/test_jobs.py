@@ -415,3 +415,15 @@ def test_pg_cron_runs_the_cleanup_and_the_queue(elsewhere_db):
     finally:
         with admin_connect("postgres") as conn:
             conn.execute("SELECT cron.unschedule(jobid) FROM cron.job")
+
+
+def test_a_terminated_worker_is_started_again(jobs_db):
+    before = set(worker_pids(jobs_db))
+    with admin_connect(jobs_db) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE backend_type = 'export_system worker' AND datname = %s", (jobs_db,))
+    after = wait_for(lambda: len(pids := worker_pids(jobs_db)) == 2 and not set(pids) & before and pids,
+                     "the postmaster to restart the workers", timeout=30)
+    assert len(after) == 2
+    log = Path(os.environ["PGDATA_DIR"], "server.log").read_text()
+    assert 'export_system: worker for database "jobs" shutting down' in log
