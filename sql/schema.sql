@@ -85,6 +85,7 @@ CREATE TABLE export_system.export_logs (
     status              text NOT NULL CHECK (status IN
         ('queued', 'processing', 'completed', 'failed', 'expired', 'cancelled')),
     delivery            text NOT NULL DEFAULT 'stream' CHECK (delivery IN ('stream', 'background')),
+    kind                text NOT NULL DEFAULT 'conversations' CHECK (kind IN ('conversations', 'query')),
     file_url            text,
     expires_at          timestamptz,
     error_message       text,
@@ -114,12 +115,16 @@ COMMENT ON COLUMN export_system.export_logs.status IS
 'queued -> processing -> completed | failed | cancelled; completed -> expired';
 COMMENT ON COLUMN export_system.export_logs.delivery IS
 'stream: returned by export_conversations() in the caller''s transaction; background: a queued job.';
+COMMENT ON COLUMN export_system.export_logs.kind IS
+'conversations: export_conversations() or a queued export; query: export_query() (config holds the query).';
 COMMENT ON COLUMN export_system.export_logs.progress_done IS
 'Background jobs: conversations formatted so far (committed as the job goes).';
 COMMENT ON COLUMN export_system.export_logs.part_count IS
 'Background jobs: how many stored parts download_export() returns.';
 
 CREATE INDEX idx_export_logs_user_id ON export_system.export_logs (user_id);
+-- History pages and the per-user rate limit: one user's rows, newest first.
+CREATE INDEX idx_export_logs_user_timestamp ON export_system.export_logs (user_id, "timestamp" DESC, export_id DESC);
 CREATE INDEX idx_export_logs_timestamp ON export_system.export_logs ("timestamp" DESC);
 CREATE INDEX idx_export_logs_status ON export_system.export_logs (status);
 CREATE INDEX idx_export_logs_format ON export_system.export_logs (format);
@@ -164,12 +169,25 @@ BEGIN
 END
 $$;
 
+-- Preferences --------------------------------------------------------------------
+-- Each user's export defaults; keys a config leaves out are taken from here.
+
+CREATE TABLE export_system.export_preferences (
+    user_id      uuid PRIMARY KEY DEFAULT export_system.current_user_id(),
+    preferences  jsonb NOT NULL DEFAULT '{}',
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+
+COMMENT ON TABLE export_system.export_preferences IS
+'Per-user export defaults (format, target, include options), set with set_export_preferences().';
+
 -- pg_dump keeps the rows of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('export_system.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.conversation_turns', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_logs', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_files', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.export_preferences', '');
 
 -- Row Level Security ------------------------------------------------------------
 -- The table owner (the extension's installer) bypasses RLS; it is the only
@@ -180,6 +198,12 @@ ALTER TABLE export_system.conversation_turns ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_logs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_files ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.export_preferences ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY export_preferences_owner ON export_system.export_preferences
+    FOR ALL
+    USING (user_id = (SELECT export_system.current_user_id()))
+    WITH CHECK (user_id = (SELECT export_system.current_user_id()));
 
 CREATE POLICY conversations_owner ON export_system.conversations
     FOR ALL
@@ -199,9 +223,9 @@ CREATE POLICY conversation_turns_follow_conversation ON export_system.conversati
 -- pg_cron) belongs to the database role that ran it.
 CREATE FUNCTION export_system.is_own_export(user_id uuid, db_role text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE
-RETURN CASE WHEN user_id IS NULL
-            THEN export_system.current_user_id() IS NULL AND db_role OPERATOR(pg_catalog.=) CURRENT_USER
-            ELSE user_id OPERATOR(pg_catalog.=) export_system.current_user_id() END;
+RETURN user_id OPERATOR(pg_catalog.=) export_system.current_user_id()
+    OR (user_id IS NULL AND export_system.current_user_id() IS NULL
+        AND db_role OPERATOR(pg_catalog.=) CURRENT_USER);
 
 CREATE POLICY export_logs_read_own ON export_system.export_logs
     FOR SELECT
@@ -223,12 +247,14 @@ BEGIN
         GRANT SELECT, INSERT, UPDATE, DELETE
             ON export_system.conversations, export_system.conversation_turns TO authenticated;
         GRANT SELECT ON export_system.export_logs, export_system.export_files TO authenticated;
+        GRANT SELECT ON export_system.export_preferences TO authenticated;
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         GRANT USAGE ON SCHEMA export_system TO service_role;
         GRANT SELECT, INSERT, UPDATE, DELETE
             ON export_system.conversations, export_system.conversation_turns TO service_role;
         GRANT SELECT ON export_system.export_logs, export_system.export_files TO service_role;
+        GRANT SELECT ON export_system.export_preferences TO service_role;
         CREATE POLICY conversations_service_role ON export_system.conversations
             FOR ALL TO service_role USING (true) WITH CHECK (true);
         CREATE POLICY export_logs_service_role ON export_system.export_logs

@@ -40,6 +40,7 @@ impl Identity {
 #[derive(Debug, Clone)]
 pub struct AuditRecord<'a> {
     pub export_id: String,
+    pub kind: &'static str,
     pub format: &'static str,
     pub config: &'a Value,
     pub status: &'static str,
@@ -104,8 +105,8 @@ pub fn record(identity: &Identity, record: &AuditRecord) {
                 .update(
                     "INSERT INTO export_system.export_logs \
                        (export_id, user_id, db_role, format, config, status, conversation_count, \
-                        skipped_count, file_size, duration_ms, error_message) \
-                     VALUES ($1::pg_catalog.uuid, $2::pg_catalog.uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        skipped_count, file_size, duration_ms, error_message, kind) \
+                     VALUES ($1::pg_catalog.uuid, $2::pg_catalog.uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     None,
                     &[
                         record.export_id.clone().into(),
@@ -119,6 +120,7 @@ pub fn record(identity: &Identity, record: &AuditRecord) {
                         record.file_size.into(),
                         record.duration_ms.into(),
                         record.error_message.clone().into(),
+                        record.kind.into(),
                     ],
                 )
                 .unwrap_or_else(|e| panic!("writing the audit row failed: {e}"));

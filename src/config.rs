@@ -511,19 +511,133 @@ fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
         .collect()
 }
 
+/// The config's object, None for `null` (all defaults); anything else is an
+/// error whose hint shows `example`.
+fn config_object<'a>(
+    config: &'a Value,
+    example: &str,
+) -> Result<Option<&'a Map<String, Value>>, UserError> {
+    match config {
+        Value::Null => Ok(None),
+        Value::Object(map) => Ok(Some(map)),
+        other => Err(UserError::invalid_parameter(
+            format!("export config must be a JSON object, got {}", shown(other)),
+            format!("Pass an object such as '{example}'::jsonb."),
+        )),
+    }
+}
+
+/// Options of `export_query`: how a result set is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryExportConfig {
+    pub format: Format,
+    pub bom: bool,
+    pub line_ending: LineEnding,
+    pub formula_guard: bool,
+}
+
+const QUERY_KEYS: &[&str] = &["format", "bom", "line_ending", "formula_guard"];
+
+impl QueryExportConfig {
+    /// Defaults: CSV, with the conversation CSV's BOM, LF and formula guard.
+    pub fn from_json(config: &Value) -> Result<QueryExportConfig, UserError> {
+        let defaults = ExportConfig::default();
+        let mut out = QueryExportConfig {
+            format: Format::Csv,
+            bom: defaults.bom,
+            line_ending: defaults.line_ending,
+            formula_guard: defaults.formula_guard,
+        };
+        let Some(map) = config_object(config, r#"{"format": "csv"}"#)? else {
+            return Ok(out);
+        };
+        for (key, value) in canonical_entries(map, QUERY_KEYS, "")? {
+            let key = key.as_str();
+            match key {
+                "format" => out.format = keyword(key, value, Format::parse, Format::valid_list())?,
+                "bom" => out.bom = bool_value(key, value)?,
+                "line_ending" => {
+                    out.line_ending =
+                        keyword(key, value, LineEnding::parse, LineEnding::valid_list())?
+                }
+                "formula_guard" => out.formula_guard = bool_value(key, value)?,
+                _ => unreachable!("canonical_entries admits only QUERY_KEYS"),
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn to_json(&self, query: &str) -> Value {
+        json!({
+            "query": query,
+            "format": self.format.as_str(),
+            "bom": self.bom,
+            "line_ending": self.line_ending.as_str(),
+            "formula_guard": self.formula_guard,
+        })
+    }
+}
+
+/// Keys a user may keep as personal defaults (`set_export_preferences`).
+pub const PREFERENCE_KEYS: &[&str] = &[
+    "format",
+    "target",
+    "include_metadata",
+    "include_quality_scores",
+    "include_timestamps",
+    "include_approval_history",
+    "include_parent_references",
+    "include_full_content",
+];
+
+/// Validate preferences: only PREFERENCE_KEYS, each valid as in a config.
+/// Returns them with canonical (snake_case) keys.
+pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
+    let Value::Object(map) = preferences else {
+        return Err(UserError::invalid_parameter(
+            format!("export preferences must be a JSON object, got {}", shown(preferences)),
+            "Pass an object such as '{\"format\": \"csv\", \"include_metadata\": false}'::jsonb.",
+        ));
+    };
+    let mut canonical = Map::new();
+    for (key, value) in map {
+        let name = snake_case(key);
+        if !PREFERENCE_KEYS.contains(&name.as_str()) {
+            return Err(UserError::invalid_parameter(
+                format!("unknown key \"{key}\" in export preferences"),
+                format!("Preferences may set: {}.", PREFERENCE_KEYS.join(", ")),
+            ));
+        }
+        canonical.insert(name, value.clone());
+    }
+    let canonical = Value::Object(canonical);
+    // Each value must be one a config accepts; errors name the key.
+    ExportConfig::from_json(&canonical)?;
+    Ok(canonical)
+}
+
+/// The config with the caller's preferences filling the keys it leaves out
+/// (whatever spelling, snake_case or camelCase, the config uses).
+pub fn with_preferences(config: &Value, preferences: &Value) -> Value {
+    let (Value::Object(given), Value::Object(defaults)) = (config, preferences) else {
+        return config.clone();
+    };
+    let given_keys: Vec<String> = given.keys().map(|key| snake_case(key)).collect();
+    let mut merged: Map<String, Value> = defaults
+        .iter()
+        .filter(|(key, _)| !given_keys.contains(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    merged.extend(given.iter().map(|(key, value)| (key.clone(), value.clone())));
+    Value::Object(merged)
+}
+
 impl ExportConfig {
     /// Validate a jsonb config. `null` or a missing argument means all defaults.
     pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
         let mut out = ExportConfig::default();
-        let map = match config {
-            Value::Null => return Ok(out),
-            Value::Object(map) => map,
-            other => {
-                return Err(UserError::invalid_parameter(
-                    format!("export config must be a JSON object, got {}", shown(other)),
-                    "Pass an object such as '{\"format\": \"jsonl\", \"scope\": \"approved\"}'::jsonb.",
-                ));
-            }
+        let Some(map) = config_object(config, r#"{"format": "jsonl", "scope": "approved"}"#)? else {
+            return Ok(out);
         };
         let mut ids_given = false;
         for (key, value) in canonical_entries(map, TOP_LEVEL_KEYS, "")? {
@@ -660,6 +774,31 @@ impl ExportConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn preferences_fill_only_the_keys_a_config_leaves_out() {
+        let preferences = json!({"format": "csv", "include_metadata": false, "target": "sharegpt"});
+        let merged = with_preferences(&json!({"includeMetadata": true, "scope": "all"}), &preferences);
+        let config = ExportConfig::from_json(&merged).unwrap();
+        assert_eq!(config.format, Format::Csv);
+        assert!(config.include.metadata, "the config's camelCase key wins");
+        assert_eq!(config.target, Target::ShareGpt);
+        assert_eq!(config.scope, Scope::All);
+        assert_eq!(with_preferences(&Value::Null, &preferences), Value::Null);
+    }
+
+    #[test]
+    fn preferences_accept_only_defaults_keys_with_valid_values() {
+        assert_eq!(
+            validate_preferences(&json!({"includeMetadata": false})).unwrap(),
+            json!({"include_metadata": false})
+        );
+        let unknown = validate_preferences(&json!({"scope": "all"})).unwrap_err();
+        assert!(unknown.message.contains("\"scope\""), "{}", unknown.message);
+        let bad = validate_preferences(&json!({"format": "xml"})).unwrap_err();
+        assert!(bad.message.contains("\"format\""), "{}", bad.message);
+        assert!(validate_preferences(&json!([])).is_err());
+    }
 
     fn err(config: Value) -> UserError {
         ExportConfig::from_json(&config).expect_err("config should be rejected")

@@ -16,10 +16,30 @@ use serde_json::Value;
 
 use crate::audit::{self, AuditRecord, Identity};
 use crate::config::ExportConfig;
-use crate::error::{OrRaise, UserError};
+use crate::error::UserError;
 use crate::exporter::{self, Exporter};
-use crate::settings;
+use crate::format::Rows;
 use crate::source::{self, ConversationSource};
+use crate::{preferences, rate_limit, settings};
+
+/// Where a streamed export's rows come from.
+pub trait RowProducer {
+    /// Append the next rows; returns false once the file is complete.
+    fn produce(&mut self, rows: &mut Rows) -> bool;
+    /// The caller stopped reading: release what is open.
+    fn close(&mut self);
+    /// Items written and skipped, for the audit row.
+    fn counts(&self) -> (i64, i64);
+    /// Called once the last row has been returned.
+    fn finished(&self, _export_id: &str) {}
+}
+
+/// What the audit row says about an export besides its counts.
+pub struct ExportDescription {
+    pub kind: &'static str,
+    pub format: &'static str,
+    pub config: Value,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -29,11 +49,11 @@ enum Phase {
 }
 
 struct ExportRun {
-    normalized_config: Value,
+    description: ExportDescription,
     identity: Identity,
     export_id: String,
-    source: ConversationSource,
-    exporter: Exporter,
+    producer: Box<dyn RowProducer>,
+    rows: Rows,
     phase: Phase,
     started: Instant,
     rows_delivered: i64,
@@ -49,15 +69,17 @@ struct ShutdownHook {
 
 impl ExportRun {
     fn audit(&self, status: &'static str, error_message: Option<String>) {
+        let (written, skipped) = self.producer.counts();
         audit::record(
             &self.identity,
             &AuditRecord {
                 export_id: self.export_id.clone(),
-                format: self.exporter.config.format.as_str(),
-                config: &self.normalized_config,
+                kind: self.description.kind,
+                format: self.description.format,
+                config: &self.description.config,
                 status,
-                conversation_count: self.exporter.conversations_written,
-                skipped_count: self.exporter.skipped_count,
+                conversation_count: written,
+                skipped_count: skipped,
                 file_size: self.bytes_delivered,
                 duration_ms: self.started.elapsed().as_millis() as i64,
                 error_message,
@@ -65,20 +87,10 @@ impl ExportRun {
         );
     }
 
-    fn read_batch(&mut self) {
-        let mut batch = Vec::new();
-        self.source.next_batch(&mut batch);
-        self.exporter.add(&batch);
-        if self.source.is_exhausted() {
-            self.exporter.finish();
-            self.phase = Phase::Closing;
-        }
-    }
-
     /// The last row has been returned: record the export and stand down the hook.
     fn complete(&mut self) {
         self.phase = Phase::Done;
-        self.exporter.notice_skipped(&self.export_id);
+        self.producer.finished(&self.export_id);
         self.audit("completed", None);
         if let Some(hook) = self.shutdown_hook.take() {
             // SAFETY: the same (econtext, function, arg) triple we registered.
@@ -96,12 +108,44 @@ impl ExportRun {
         }
         self.phase = Phase::Done;
         self.shutdown_hook = None;
-        self.source.close();
+        self.producer.close();
         let message = format!(
             "the caller stopped reading after {} row(s)",
             self.rows_delivered
         );
         self.audit("cancelled", Some(message));
+    }
+}
+
+/// Conversations from the source cursor through the chosen format.
+struct ConversationRows {
+    source: ConversationSource,
+    exporter: Exporter,
+}
+
+impl RowProducer for ConversationRows {
+    fn produce(&mut self, rows: &mut Rows) -> bool {
+        let mut batch = Vec::new();
+        self.source.next_batch(&mut batch);
+        self.exporter.add(&batch);
+        let more = !self.source.is_exhausted();
+        if !more {
+            self.exporter.finish();
+        }
+        rows.append(&mut self.exporter.rows);
+        more
+    }
+
+    fn close(&mut self) {
+        self.source.close();
+    }
+
+    fn counts(&self) -> (i64, i64) {
+        (self.exporter.conversations_written, self.exporter.skipped_count)
+    }
+
+    fn finished(&self, export_id: &str) {
+        self.exporter.notice_skipped(export_id);
     }
 }
 
@@ -114,13 +158,18 @@ impl Iterator for ExportStream {
     fn next(&mut self) -> Option<String> {
         let mut run = self.0.borrow_mut();
         loop {
-            if let Some(row) = run.exporter.rows.pop_front() {
+            if let Some(row) = run.rows.pop_front() {
                 run.rows_delivered += 1;
                 run.bytes_delivered += row.len() as i64 + 1;
                 return Some(row);
             }
             match run.phase {
-                Phase::Reading => run.read_batch(),
+                Phase::Reading => {
+                    let run = &mut *run;
+                    if !run.producer.produce(&mut run.rows) {
+                        run.phase = Phase::Closing;
+                    }
+                }
                 Phase::Closing => run.complete(),
                 Phase::Done => return None,
             }
@@ -171,26 +220,21 @@ fn refuse_above_async_threshold(config: &ExportConfig) {
     }
 }
 
-/// Export conversations as one file's rows; each row is one line of the file.
-#[pg_extern(volatile, parallel_unsafe)]
-fn export_conversations(
-    config: default!(Option<JsonB>, "'{}'"),
+/// Stream `producer`'s rows as this set-returning call's result, audited as
+/// `description` when the last row is returned or the caller stops early.
+pub fn stream(
     fcinfo: pg_sys::FunctionCallInfo,
+    identity: Identity,
+    description: ExportDescription,
+    producer: Box<dyn RowProducer>,
+    started: Instant,
 ) -> SetOfIterator<'static, String> {
-    let started = Instant::now();
-    let config_json = config.map(|c| c.0).unwrap_or(Value::Null);
-    let config = ExportConfig::from_json(&config_json).or_raise();
-    let identity = Identity::current();
-    if identity.user_id.is_some() {
-        refuse_above_async_threshold(&config);
-    }
-    let source = ConversationSource::open(&config);
     let run = Rc::new(RefCell::new(ExportRun {
-        normalized_config: config.to_json(),
+        description,
         identity,
         export_id: uuid::Uuid::new_v4().to_string(),
-        source,
-        exporter: Exporter::new(config, exporter::export_date_now()),
+        producer,
+        rows: Rows::new(),
         phase: Phase::Reading,
         started,
         rows_delivered: 0,
@@ -210,4 +254,30 @@ fn export_conversations(
         run.borrow_mut().shutdown_hook = Some(ShutdownHook { econtext, arg });
     }
     SetOfIterator::new(ExportStream(run))
+}
+
+/// Export conversations as one file's rows; each row is one line of the file.
+#[pg_extern(volatile, parallel_unsafe)]
+fn export_conversations(
+    config: default!(Option<JsonB>, "'{}'"),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> SetOfIterator<'static, String> {
+    let started = Instant::now();
+    let config = preferences::effective_config(config);
+    let identity = Identity::current();
+    if identity.user_id.is_some() {
+        rate_limit::check(&identity);
+        refuse_above_async_threshold(&config);
+    }
+    let source = ConversationSource::open(&config);
+    let description = ExportDescription {
+        kind: "conversations",
+        format: config.format.as_str(),
+        config: config.to_json(),
+    };
+    let producer = ConversationRows {
+        source,
+        exporter: Exporter::new(config, exporter::export_date_now()),
+    };
+    stream(fcinfo, identity, description, Box::new(producer), started)
 }

@@ -73,6 +73,11 @@ impl Exporter {
         self.format.finish(&mut self.rows);
     }
 
+    /// See `ExportFormat::holds_a_row`.
+    pub fn holds_a_row(&self) -> bool {
+        self.format.holds_a_row()
+    }
+
     /// One NOTICE naming the skipped conversations, if any.
     pub fn notice_skipped(&self, export_id: &str) {
         if self.skipped_count == 0 {

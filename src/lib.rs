@@ -9,12 +9,19 @@ mod download;
 mod error;
 mod export;
 mod exporter;
+mod file_name;
 mod format;
 mod job;
+mod preferences;
+mod preview;
+mod query_export;
 mod queue;
+mod rate_limit;
 mod retention;
+mod scope_counts;
 mod settings;
 mod source;
+mod table_format;
 mod transaction;
 mod worker;
 
@@ -30,7 +37,7 @@ pub extern "C-unwind" fn _PG_init() {
 }
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/status.sql", name = "status", requires = ["schema"]);
+extension_sql_file!("../sql/workspace.sql", name = "workspace", requires = ["schema"]);
 
 extension_sql!(
     r#"
@@ -52,7 +59,17 @@ BEGIN
                 'export_system.export_status(uuid), '
                 'export_system.download_export(uuid, integer, integer), '
                 'export_system.cancel_export(uuid), '
-                'export_system.retry_export(uuid) TO %I', api_role);
+                'export_system.retry_export(uuid), '
+                'export_system.export_history(jsonb), '
+                'export_system.export_metrics(interval), '
+                'export_system.sees_all_exports(), '
+                'export_system.preview_export(jsonb), '
+                'export_system.scope_counts(jsonb), '
+                'export_system.export_file_info(jsonb), '
+                'export_system.export_file_info_for_export(uuid), '
+                'export_system.get_export_preferences(), '
+                'export_system.set_export_preferences(jsonb), '
+                'export_system.export_query(text, jsonb) TO %I', api_role);
         END IF;
     END LOOP;
 END

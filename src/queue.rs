@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::audit::{Identity, as_log_owner};
 use crate::config::ExportConfig;
 use crate::error::{OrRaise, UserError};
-use crate::{settings, worker};
+use crate::{preferences, rate_limit, settings, worker};
 
 /// The caller's export `export_id`, or SQLSTATE P0002 when there is no such
 /// export of theirs (someone else's is indistinguishable from none).
@@ -20,6 +20,9 @@ pub struct OwnExport {
     pub expires_at: Option<String>,
     pub part_count: i32,
     pub config: Value,
+    /// ISO 8601, UTC.
+    pub created_at: String,
+    pub conversation_count: i64,
 }
 
 pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
@@ -27,7 +30,9 @@ pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
         let table = client
             .select(
                 "SELECT status, delivery, expires_at <= now(), expires_at::text, \
-                        COALESCE(part_count, 0), config \
+                        COALESCE(part_count, 0), config, \
+                        pg_catalog.to_char(\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
+                        conversation_count::int8 \
                  FROM export_system.export_logs l \
                  WHERE export_id = $1 AND export_system.is_own_export(l.user_id, l.db_role)",
                 Some(1),
@@ -50,6 +55,8 @@ pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
                 .ok()
                 .flatten()
                 .map_or(Value::Null, |json| json.0),
+            created_at: text(7).unwrap_or_default(),
+            conversation_count: row.get::<i64>(8).ok().flatten().unwrap_or(0),
         })
     });
     found.unwrap_or_else(|| {
@@ -66,6 +73,7 @@ pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
 /// transaction commits; returns its export_id.
 fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
     let identity = Identity::current();
+    rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
     as_log_owner(|| {
         Spi::connect_mut(|client| {
@@ -103,9 +111,7 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
 /// export_conversations().
 #[pg_extern(volatile, parallel_unsafe)]
 fn queue_export(config: default!(Option<JsonB>, "'{}'")) -> pgrx::Uuid {
-    let config_json = config.map(|c| c.0).unwrap_or(Value::Null);
-    let config = ExportConfig::from_json(&config_json).or_raise();
-    enqueue(&config)
+    enqueue(&preferences::effective_config(config))
 }
 
 /// Cancel a queued or running export of the caller's; true if it was

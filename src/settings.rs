@@ -16,6 +16,7 @@ static CLEANUP_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static FILE_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
 static LOG_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 static ASYNC_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(500);
+static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 pub fn register() {
     GucRegistry::define_string_guc(
@@ -86,6 +87,16 @@ pub fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_int_guc(
+        c"export_system.rate_limit",
+        c"Exports a signed-in user may start per hour (0 = no limit).",
+        c"Counted from the audit log; superusers and roles with BYPASSRLS (service_role) are exempt.",
+        &RATE_LIMIT,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 pub fn database() -> String {
@@ -119,4 +130,10 @@ pub fn log_retention_seconds() -> i32 {
 pub fn async_threshold() -> Option<i64> {
     let threshold = ASYNC_THRESHOLD.get();
     (threshold > 0).then_some(threshold as i64)
+}
+
+/// None when exports are not rate limited.
+pub fn rate_limit() -> Option<i64> {
+    let limit = RATE_LIMIT.get();
+    (limit > 0).then_some(limit as i64)
 }

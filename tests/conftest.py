@@ -24,10 +24,14 @@ def admin_connect(dbname="postgres", **kwargs):
     return psycopg.connect(dbname=dbname, user="postgres", autocommit=True, **kwargs)
 
 
-def create_database(name, supabase_auth=True):
+def create_database(name, supabase_auth=True, rate_limit=0):
+    """A database with the extension and the sample data. Tests make far more
+    exports per hour than the default rate limit (10) allows, so only the
+    rate-limit tests keep one."""
     with admin_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'ALTER DATABASE "{name}" SET export_system.rate_limit = {int(rate_limit)}')
     env = dict(os.environ, PGDATABASE=name)
     if supabase_auth:
         subprocess.run(

@@ -162,6 +162,10 @@ impl ExportFormat for Json {
         Ok(())
     }
 
+    fn holds_a_row(&self) -> bool {
+        self.held_line.is_some()
+    }
+
     fn finish(&mut self, rows: &mut Rows) {
         let mut tail = Map::new();
         tail.insert("conversation_count".into(), json!(self.count));

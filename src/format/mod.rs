@@ -27,6 +27,12 @@ pub trait ExportFormat {
     fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip>;
     /// Rows that close the file.
     fn finish(&mut self, _rows: &mut Rows) {}
+    /// Whether the last conversation's final row is held back until the next
+    /// conversation or the end shows how it must end (JSON's commas). The
+    /// held row is then the first row pushed.
+    fn holds_a_row(&self) -> bool {
+        false
+    }
 }
 
 /// The format's writer; `export_date` (ISO 8601) is stamped into JSON documents.

@@ -1,0 +1,64 @@
+//! Per-user export defaults. A config's missing keys come from the caller's
+//! preferences, then from the built-in defaults; the audit row records the
+//! effective config. Written only through `set_export_preferences`, which
+//! validates them, so a stored preference can never break an export.
+
+use pgrx::JsonB;
+use pgrx::prelude::*;
+use serde_json::{Value, json};
+
+use crate::audit::as_log_owner;
+use crate::config::{self, ExportConfig};
+use crate::error::{OrRaise, UserError};
+
+/// The caller's stored preferences (`{}` when none or without a JWT identity).
+fn stored() -> Value {
+    Spi::get_one::<JsonB>(
+        "SELECT preferences FROM export_system.export_preferences \
+         WHERE user_id = export_system.current_user_id()",
+    )
+    .ok()
+    .flatten()
+    .map_or_else(|| json!({}), |json| json.0)
+}
+
+/// The effective, validated config: the given one over the caller's preferences.
+pub fn effective_config(config: Option<JsonB>) -> ExportConfig {
+    let given = config.map(|c| c.0).unwrap_or(Value::Null);
+    let given = if given.is_null() { json!({}) } else { given };
+    ExportConfig::from_json(&config::with_preferences(&given, &stored())).or_raise()
+}
+
+/// The caller's export preferences, `{}` when none are set.
+#[pg_extern(stable, parallel_safe)]
+fn get_export_preferences() -> JsonB {
+    JsonB(stored())
+}
+
+/// Replace the caller's export preferences (format, target, include options);
+/// returns what was stored. `{}` clears them.
+#[pg_extern(volatile, parallel_unsafe)]
+fn set_export_preferences(preferences: JsonB) -> JsonB {
+    let preferences = config::validate_preferences(&preferences.0).or_raise();
+    let user_id = Spi::get_one::<String>("SELECT export_system.current_user_id()::text")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            UserError {
+                code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                message: "export preferences belong to a signed-in user, and there is none".into(),
+                hint: "Call it with a JWT subject (request.jwt.claims ->> 'sub'), as Supabase does for signed-in users.".into(),
+            }
+            .raise()
+        });
+    as_log_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO export_system.export_preferences (user_id, preferences, updated_at) \
+             VALUES ($1::uuid, $2, now()) \
+             ON CONFLICT (user_id) DO UPDATE SET preferences = EXCLUDED.preferences, updated_at = now()",
+            &[user_id.into(), JsonB(preferences.clone()).into()],
+        )
+        .unwrap_or_else(|e| panic!("storing export preferences failed: {e}"))
+    });
+    JsonB(preferences)
+}

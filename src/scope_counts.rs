@@ -1,0 +1,42 @@
+//! `scope_counts`: how many conversations each scope would export for this
+//! caller and config, counted under the caller's Row Level Security, so a UI
+//! can show them before anything is exported.
+
+use pgrx::JsonB;
+use pgrx::prelude::*;
+use serde_json::{Value, json};
+
+use crate::config::{Filters, Scope};
+use crate::preferences;
+use crate::settings;
+use crate::source::count_conversations;
+
+/// Counts per scope with the config's filters and limit; `selected` is NULL
+/// unless the config names conversation_ids, `filtered` NULL without filters.
+#[pg_extern(stable, parallel_unsafe)]
+fn scope_counts(config: default!(Option<JsonB>, "'{}'")) -> JsonB {
+    let config = preferences::effective_config(config);
+    let count_as = |scope: Scope| {
+        let mut scoped = config.clone();
+        scoped.scope = scope;
+        json!(count_conversations(&scoped))
+    };
+    let selected = if config.scope == Scope::Selected {
+        count_as(Scope::Selected)
+    } else {
+        Value::Null
+    };
+    let filtered = if config.filters != Filters::default() {
+        count_as(Scope::Filtered)
+    } else {
+        Value::Null
+    };
+    JsonB(json!({
+        "selected": selected,
+        "filtered": filtered,
+        "approved": count_as(Scope::Approved),
+        "all": count_as(Scope::All),
+        "scope": config.scope.as_str(),
+        "async_threshold": settings::async_threshold(),
+    }))
+}
