@@ -39,11 +39,37 @@ export_to conversations-approved-review.md '{"format": "markdown", "include_appr
 
 python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/training-approved.jsonl"
 
+# A background export as a signed-in user (alice), the way a Supabase client
+# runs one: queue, wait for completion, download. This cluster does not preload
+# the library, so run_queued_exports() starts a worker, as pg_cron would.
+AS_ALICE="SET ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{\"sub\": \"0000000a-0000-4000-8000-00000000000a\", \"role\": \"authenticated\"}', false) \\g /dev/null"
+log "queuing a background export as alice"
+EXPORT_ID=$(psql -XAtq -v ON_ERROR_STOP=1 <<<"$AS_ALICE
+SELECT export_system.queue_export('{\"format\": \"jsonl\", \"scope\": \"all\"}');")
+psql -XAtq -v ON_ERROR_STOP=1 -c 'SELECT export_system.run_queued_exports()' >/dev/null
+for _ in $(seq 1 100); do
+    STATUS=$(psql -XAtq -c "SELECT status FROM export_system.export_logs WHERE export_id = '$EXPORT_ID'")
+    [[ $STATUS == queued || $STATUS == processing ]] || break
+    sleep 0.2
+done
+[[ $STATUS == completed ]] || { echo "background export $EXPORT_ID ended as $STATUS" >&2; exit 1; }
+psql -XAtq -v ON_ERROR_STOP=1 -v FETCH_COUNT=1000 -o "$OUT/background-alice-all.jsonl" <<<"$AS_ALICE
+SELECT export_system.download_export('$EXPORT_ID');"
+
+# Compliance: the audit log itself, as CSV, through export_query().
+export_query_to() {
+    local file=$1 query=$2
+    psql -XAtq -v ON_ERROR_STOP=1 -v FETCH_COUNT=1000 \
+        -c "SELECT export_system.export_query('$query', '{\"format\": \"csv\"}')" -o "$OUT/$file"
+}
+export_query_to audit-log.csv 'SELECT export_id, "timestamp", kind, delivery, format, status, conversation_count, skipped_count, file_size, db_role FROM export_system.export_logs ORDER BY "timestamp", created_at'
+
 log "files written"
 for file in "$OUT"/*; do
     printf '  %-45s %9d bytes %6d lines\n' "$(basename "$file")" "$(stat -c %s "$file")" "$(wc -l <"$file")"
 done
 log "audit log (newest first)"
-psql -X -q -c "SELECT export_id, format, config->>'scope' AS scope, config->>'target' AS target, status,
+psql -X -q -c "SELECT export_id, kind, delivery, format, config->>'scope' AS scope, config->>'target' AS target, status,
                       conversation_count, skipped_count, file_size, db_role
                FROM export_system.export_logs ORDER BY created_at DESC, \"timestamp\" DESC"

@@ -29,9 +29,10 @@ mod worker;
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    settings::register();
     // SAFETY: a flag Postgres sets while loading shared_preload_libraries.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    settings::register(preloading);
+    if preloading {
         worker::register_resident_workers();
     }
 }

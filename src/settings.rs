@@ -18,7 +18,17 @@ static LOG_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600)
 static ASYNC_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(500);
 static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
 
-pub fn register() {
+/// `preloading`: whether `shared_preload_libraries` is being processed; only
+/// then may server-start settings be defined (a backend that loads the
+/// library later would otherwise fail with FATAL).
+pub fn register(preloading: bool) {
+    if preloading {
+        register_worker_layout();
+    }
+    register_reloadable();
+}
+
+fn register_worker_layout() {
     GucRegistry::define_string_guc(
         c"export_system.database",
         c"Database whose export queue the background workers serve.",
@@ -37,6 +47,9 @@ pub fn register() {
         GucContext::Postmaster,
         GucFlags::default(),
     );
+}
+
+fn register_reloadable() {
     GucRegistry::define_int_guc(
         c"export_system.poll_interval",
         c"How often an idle worker looks for queued exports.",

@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import (ALICE, BOB, Session, admin_connect, create_database, fetch_rows, quote_literal, rpc)
+from conftest import (ALICE, BOB, REPO, Session, admin_connect, create_database, fetch_rows, quote_literal,
+                      rows_to_file, rpc)
 
 DAVE = "0000000d-0000-4000-8000-00000000000d"
 BULK_CONVERSATIONS = 100_000
@@ -427,3 +428,40 @@ def test_a_terminated_worker_is_started_again(jobs_db):
     assert len(after) == 2
     log = Path(os.environ["PGDATA_DIR"], "server.log").read_text()
     assert 'export_system: worker for database "jobs" shutting down' in log
+
+
+@pytest.fixture(scope="module")
+def unpreloaded_port():
+    """A second cluster that does not preload the library: set-up B."""
+    data = REPO / ".pgdata" / "no-preload"
+    common = f'source "{REPO}/scripts/common.sh"'
+    started = subprocess.run(["bash", "-c", f'{common} && start_cluster "{data}" >&2 && echo "$PGPORT"'],
+                             capture_output=True, text=True, check=True)
+    yield started.stdout.strip()
+    subprocess.run(["bash", "-c", f'{common} && stop_cluster "{data}"'], check=True)
+
+
+def test_without_preloading_the_library_loads_and_run_queued_exports_serves_the_queue(unpreloaded_port):
+    def connect():
+        return psycopg.connect(host="127.0.0.1", port=unpreloaded_port, dbname="postgres", user="postgres",
+                               autocommit=True)
+
+    with connect() as conn:
+        conn.execute("CREATE EXTENSION export_system")
+        conn.execute("""INSERT INTO export_system.conversations (conversation_id, user_id, status, tier)
+                        SELECT 'c' || g, '0000000a-0000-4000-8000-00000000000a', 'approved', 'template'
+                        FROM generate_series(1, 3) g""")
+        conn.execute("""INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+                        SELECT c.id, t, (ARRAY['user', 'assistant'])[t], 'turn ' || t || ' of ' || c.conversation_id
+                        FROM export_system.conversations c, generate_series(1, 2) t""")
+        assert conn.execute("SHOW export_system.file_ttl").fetchone()[0] == "1d"
+        export_id = conn.execute("SELECT export_system.queue_export('{\"format\": \"csv\"}')").fetchone()[0]
+        assert conn.execute("SELECT export_system.run_queued_exports()").fetchone()[0] == 1
+    with connect() as conn:  # a new backend loads the library without preloading: no FATAL
+        wait_for(lambda: conn.execute("SELECT status = 'completed' FROM export_system.export_logs "
+                                      "WHERE export_id = %s", (export_id,)).fetchone()[0], "the queue runner")
+        downloaded = rows_to_file(r[0] for r in conn.execute("SELECT export_system.download_export(%s)",
+                                                            (export_id,)))
+        synchronous = rows_to_file(r[0] for r in conn.execute(
+            "SELECT export_system.export_conversations('{\"format\": \"csv\"}')"))
+    assert downloaded == synchronous and downloaded.count(b"\n") == 7
