@@ -70,8 +70,8 @@ def test_anon_may_call_nothing(api, function, args, values, returns_set):
 
 # --- preview ---------------------------------------------------------------------------------
 
-def preview(api, config, sub=ALICE):
-    return rpc(api, "preview_export", CONFIG_ARGS, {"config": config}, returns_set=True, sub=sub)
+def preview(api, config, sub=ALICE, role="authenticated"):
+    return rpc(api, "preview_export", CONFIG_ARGS, {"config": config}, returns_set=True, sub=sub, role=role)
 
 
 def without_export_date(rows):
@@ -443,3 +443,22 @@ def test_export_query_runs_under_rls(api, db):
     everyone = export_query(api, "SELECT DISTINCT user_id FROM export_system.conversations", {"bom": False},
                             role="service_role")
     assert len(everyone) == 4
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+def test_status_is_for_the_owner_only(empty_log, api):
+    rpc_export(api, {"format": "csv", "limit": 2}, sub=ALICE)
+    export_id = fetch_rows(empty_log, "SELECT export_id::text FROM export_system.export_logs")[0][0]
+    status = rpc(api, "export_status", ID_ARGS, {"export_id": export_id}, sub=ALICE)
+    assert (status["status"], status["delivery"], status["conversation_count"]) == ("completed", "stream", 2)
+    assert rpc(api, "export_status", ID_ARGS, {"export_id": export_id}, sub=BOB) is None
+    assert rpc(api, "export_status", ID_ARGS, {"export_id": export_id}, role="service_role") is None, \
+        "status is the owner's; operators use export_history"
+
+
+def test_service_role_previews_everyone(api, db):
+    shown = set(re.findall(r"sample-\d{4}", "".join(preview(api, {"scope": "all"}, role="service_role"))))
+    owners = {row[0] for row in fetch_rows(db, "SELECT user_id::text FROM export_system.conversations "
+                                               "WHERE conversation_id = ANY(%s)", (list(shown),))}
+    assert len(shown) == 3 and len(owners) > 1
