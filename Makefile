@@ -7,3 +7,8 @@ demo:
 # Every test: Rust unit tests, #[pg_test]s, and the SQL-level suite in tests/.
 test:
 	bash scripts/test.sh
+
+# Throughput, memory and concurrency benchmark (not part of the tests): figures
+# printed and saved in bench/results/.
+bench:
+	bash scripts/bench.sh

@@ -1,0 +1,674 @@
+#!/usr/bin/env python3
+"""The export benchmark behind `make bench` (scripts/bench.sh starts the cluster).
+
+For each dataset size, on the same data, in one run:
+  floor               COPY (<the export's own query>) TO '/dev/null', server side
+  copy_to_client      the same COPY ... TO STDOUT through psql into a file (reference)
+  plain_sql           hand-written SQL giving our exact JSONL bytes, psql into a file
+  plain_sql_json_agg  json_build_object + json_agg, as most people write it
+  jsonl/json/csv/markdown
+                      export_system.export_conversations('{"format": ...}') through
+                      the README's psql command into a file
+then concurrent exports by 1, 2 and 4 users under RLS on the largest dataset.
+
+Every psql run is timed by wall clock (connection included); each method
+runs several times (5 at 1k, 3 at 10k and 100k), interleaved with the others
+so that noise hits them alike, and the median counts. While it runs, a
+monitor samples its backend's /proc/<pid>/status (RssAnon: the backend's own
+heap; shared buffers are RssShmem and are left out) and the output file's size
+(time to the first row: when psql has written the first bytes, i.e. after it
+fetched its first FETCH_COUNT=1000 rows). Memory growth is the peak RssAnon
+minus that of a freshly connected backend.
+
+Environment: PGHOST/PGPORT/PGUSER of a superuser, as scripts/common.sh exports.
+"""
+
+import argparse
+import csv
+import datetime
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+USERS = [f"be000000-0000-4000-8000-00000000000{n}" for n in range(1, 9)]
+FORMATS = ["jsonl", "json", "csv", "markdown"]
+REFERENCES = ["floor", "copy_to_client", "plain_sql", "plain_sql_json_agg"]
+METHODS = REFERENCES + FORMATS
+CONCURRENCY = [1, 2, 4]
+EXTENSION = "export_system"  # --extension: a differently named build, to compare
+MB = 1e6
+MIB = 1 << 20
+
+# Targets (issue 6).
+TARGET_PLAIN_SPEEDUP = 1.5
+TARGET_FLOOR_RATIO = 2.0
+TARGET_MEMORY_MIB = 64
+TARGET_SCALING = 1.25  # time per conversation, largest size over the next one
+
+
+def log(message):
+    print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
+
+
+def sql_file(name):
+    """A query from bench/*.sql without its comment lines, for psql -c."""
+    lines = (BENCH / name).read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("--")).strip()
+
+
+def size_label(n):
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def admin(dbname="postgres"):
+    return psycopg.connect(dbname=dbname, user="postgres", autocommit=True)
+
+
+def proc_status(pid):
+    """kB figures of /proc/<pid>/status, or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssShmem", "RssFile"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+class Monitor(threading.Thread):
+    """Finds the backends of psql runs by application_name, samples their
+    memory, and notes when each output file gets its first bytes."""
+
+    def __init__(self, dbname, targets, started):
+        super().__init__(daemon=True)
+        self.conn = admin(dbname)
+        self.targets = {
+            app: {"out": out, "pid": None, "peak_anon_kb": 0, "samples": 0, "first_byte": None}
+            for app, out in targets
+        }
+        self.started = started
+        self.done = threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            now = time.perf_counter()
+            missing = [app for app, t in self.targets.items() if t["pid"] is None]
+            if missing:
+                rows = self.conn.execute(
+                    "SELECT application_name, pid FROM pg_stat_activity WHERE application_name = ANY(%s)",
+                    (missing,),
+                ).fetchall()
+                for app, pid in rows:
+                    self.targets[app]["pid"] = pid
+            for t in self.targets.values():
+                if t["pid"] is not None:
+                    status = proc_status(t["pid"])
+                    if status:
+                        t["samples"] += 1
+                        t["peak_anon_kb"] = max(t["peak_anon_kb"], status.get("RssAnon", 0))
+                if t["first_byte"] is None and t["out"] and os.path.exists(t["out"]):
+                    if os.path.getsize(t["out"]) > 0:
+                        t["first_byte"] = now - self.started
+            self.done.wait(0.005)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        self.conn.close()
+        return self.targets
+
+
+def psql(dbname, sql, out, user="postgres", cursor=True):
+    command = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"]
+    if cursor:
+        command += ["-v", "FETCH_COUNT=1000"]
+    return command + ["-d", dbname, "-U", user, "-c", sql, "-o", str(out)]
+
+
+def run_psql(dbname, runs):
+    """Start every (name, command, out) in `runs` at once; wall time to the last."""
+    apps = [f"bench-{name}-{uuid.uuid4().hex[:8]}" for name, _, _ in runs]
+    for _, _, out in runs:
+        if out and Path(out).exists() and str(out) != "/dev/null":
+            Path(out).unlink()
+    monitor = Monitor(dbname, [(app, None if str(out) == "/dev/null" else str(out))
+                               for app, (_, _, out) in zip(apps, runs)], None)
+    started = monitor.started = time.perf_counter()
+    monitor.start()
+    errors = [tempfile.TemporaryFile() for _ in runs]
+    processes = [
+        subprocess.Popen(command, env=dict(os.environ, PGAPPNAME=app),
+                         stdout=subprocess.DEVNULL, stderr=error)
+        for app, (_, command, _), error in zip(apps, runs, errors)
+    ]
+    finished = [None] * len(processes)
+    while None in finished:
+        for i, process in enumerate(processes):
+            if finished[i] is None and process.poll() is not None:
+                finished[i] = time.perf_counter() - started
+        time.sleep(0.001)
+    wall = time.perf_counter() - started
+    for process, error in zip(processes, errors):
+        if process.returncode != 0:
+            monitor.stop()
+            error.seek(0)
+            raise RuntimeError(f"psql failed ({process.returncode}): {error.read().decode()[-2000:]}")
+        error.close()
+    targets = monitor.stop()
+    results = []
+    for app, (name, _, out), seconds in zip(apps, runs, finished):
+        t = targets[app]
+        results.append({
+            "name": name,
+            "seconds": seconds,
+            "bytes": os.path.getsize(out) if str(out) != "/dev/null" else None,
+            "first_row_s": t["first_byte"],
+            "peak_anon_kb": t["peak_anon_kb"] or None,
+            "samples": t["samples"],
+        })
+    return wall, results
+
+
+def fresh_backend_anon_kb(dbname):
+    """RssAnon of a backend that has just connected (the smallest of three)."""
+    values = []
+    for _ in range(3):
+        with psycopg.connect(dbname=dbname, user="postgres") as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            values.append(proc_status(pid)["RssAnon"])
+    return min(values)
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def same_json_lines(ours, theirs):
+    """Both files hold the same JSON values, line by line."""
+    with open(ours, "rb") as a, open(theirs, "rb") as b:
+        count = 0
+        for line_a, line_b in zip(a, b, strict=True):
+            if json.loads(line_a) != json.loads(line_b):
+                return False, f"line {count + 1} differs"
+            count += 1
+    return True, f"{count} lines equal as JSON"
+
+
+def count_lines(path, prefix=None):
+    count = 0
+    with open(path, "rb") as f:
+        for line in f:
+            if prefix is None or line.startswith(prefix):
+                count += 1
+    return count
+
+
+# Data -----------------------------------------------------------------------
+
+
+def create_bench_roles():
+    """Login roles bench_user1..8 that act as the dataset's eight owners: members
+    of Supabase's `authenticated` (its grants), JWT subject set per role, no
+    statement timeout. Not superusers and not table owners, so RLS applies."""
+    with admin() as conn:
+        for n, user in enumerate(USERS, start=1):
+            role = f"bench_user{n}"
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE ROLE "{role}" LOGIN IN ROLE authenticated')
+            claims = json.dumps({"sub": user, "role": "authenticated"})
+            conn.execute(f"ALTER ROLE \"{role}\" SET request.jwt.claims = '{claims}'")
+            conn.execute(f'ALTER ROLE "{role}" SET statement_timeout = 0')
+
+
+def create_database(conversations):
+    """A database with the extension. All are created first, right after the
+    cluster started, so the extension's SQL matches the preloaded library even
+    if someone reinstalls the extension while the benchmark runs."""
+    dbname = f"bench_{size_label(conversations)}"
+    with admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    with admin(dbname) as conn:
+        conn.execute(f"CREATE EXTENSION {EXTENSION}")
+    return dbname
+
+
+def create_dataset(dbname, conversations):
+    started = time.perf_counter()
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"conversations={conversations}",
+         "-d", dbname, "-f", str(BENCH / "generate.sql")],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - started
+    with admin(dbname) as conn:
+        # Write the new data out now, not during a measurement.
+        conn.execute("CHECKPOINT")
+        turns, content_bytes = conn.execute(
+            "SELECT count(*), sum(octet_length(content)) FROM export_system.conversation_turns"
+        ).fetchone()
+        table_bytes = conn.execute(
+            "SELECT pg_total_relation_size('export_system.conversations')"
+            " + pg_total_relation_size('export_system.conversation_turns')"
+        ).fetchone()[0]
+    return {
+        "conversations": conversations,
+        "turns": turns,
+        "average_turn_bytes": round(content_bytes / turns, 1),
+        "table_bytes": table_bytes,
+        "generate_s": round(seconds, 2),
+    }
+
+
+# Measurements -------------------------------------------------------------------
+
+
+def commands(dbname, work):
+    floor = sql_file("floor.sql")
+    out = {m: work / f"{dbname}.{m}" for m in METHODS}
+    out["floor"] = Path("/dev/null")
+    return {
+        "floor": (psql(dbname, f"COPY ({floor}) TO '/dev/null'", "/dev/null", cursor=False), out["floor"]),
+        "copy_to_client": (psql(dbname, f"COPY ({floor}) TO STDOUT", out["copy_to_client"], cursor=False),
+                           out["copy_to_client"]),
+        "plain_sql": (psql(dbname, sql_file("plain_sql.sql"), out["plain_sql"]), out["plain_sql"]),
+        "plain_sql_json_agg": (psql(dbname, sql_file("plain_sql_json_agg.sql"), out["plain_sql_json_agg"]),
+                               out["plain_sql_json_agg"]),
+        **{
+            fmt: (psql(dbname, f"SELECT export_system.export_conversations('{{\"format\": \"{fmt}\"}}'::jsonb)",
+                       out[fmt]), out[fmt])
+            for fmt in FORMATS
+        },
+    }
+
+
+def measure_size(dbname, conversations, repeats, work):
+    baseline_kb = fresh_backend_anon_kb(dbname)
+    runs = commands(dbname, work)
+    log(f"{dbname}: warming up (one untimed floor run)")
+    run_psql(dbname, [("warmup", *runs["floor"])])
+    samples = {m: [] for m in METHODS}
+    for repeat in range(repeats):
+        for method in METHODS:
+            command, out = runs[method]
+            _, (result,) = run_psql(dbname, [(method, command, out)])
+            samples[method].append(result)
+            log(f"{dbname} run {repeat + 1}/{repeats}: {method:<19} {result['seconds']:7.3f} s")
+
+    # Checks, on the last run's files.
+    checks = {}
+    jsonl = runs["jsonl"][1]
+    checks["jsonl_lines"] = count_lines(jsonl) == conversations
+    checks["plain_sql_bytes_equal"] = sha256(jsonl) == sha256(runs["plain_sql"][1])
+    ok, detail = same_json_lines(jsonl, runs["plain_sql_json_agg"][1])
+    checks["plain_sql_json_agg_json_equal"] = ok
+    checks["plain_sql_json_agg_detail"] = detail
+    with open(runs["json"][1], "rb") as f:
+        f.seek(max(0, os.path.getsize(runs["json"][1]) - 4096))
+        checks["json_conversation_count"] = f'"conversation_count": {conversations}'.encode() in f.read()
+    checks["markdown_conversations"] = count_lines(runs["markdown"][1], b"# Conversation: ") == conversations
+    with open(runs["csv"][1], "rb") as f:
+        checks["csv_header"] = f.readline().startswith("\ufeffconversation_id,title,".encode())
+    copy_bytes = samples["copy_to_client"][-1]["bytes"]
+    for method in METHODS:
+        path = runs[method][1]
+        if str(path) != "/dev/null" and path.exists():
+            path.unlink()
+
+    figures = {}
+    for method, results in samples.items():
+        seconds = statistics.median(r["seconds"] for r in results)
+        size = results[-1]["bytes"] if method != "floor" else copy_bytes
+        first_rows = [r["first_row_s"] for r in results if r["first_row_s"] is not None]
+        peaks = [r["peak_anon_kb"] for r in results if r["peak_anon_kb"]]
+        figures[method] = {
+            "seconds": round(seconds, 4),
+            "runs": [round(r["seconds"], 4) for r in results],
+            "bytes": size,
+            "mb_per_s": round(size / MB / seconds, 1) if size else None,
+            "conversations_per_s": round(conversations / seconds),
+            "first_row_s": round(statistics.median(first_rows), 4) if first_rows else None,
+            "memory_growth_mib": round((max(peaks) - baseline_kb) / 1024, 1) if peaks else None,
+            "memory_peak_mib": round(max(peaks) / 1024, 1) if peaks else None,
+        }
+    plain_best = min(figures["plain_sql"]["seconds"], figures["plain_sql_json_agg"]["seconds"])
+    for fmt in FORMATS:
+        f = figures[fmt]
+        f["speedup_vs_plain_sql"] = round(figures["plain_sql"]["seconds"] / f["seconds"], 2)
+        f["speedup_vs_plain_sql_json_agg"] = round(figures["plain_sql_json_agg"]["seconds"] / f["seconds"], 2)
+        f["speedup_vs_best_plain"] = round(plain_best / f["seconds"], 2)
+        f["time_vs_floor"] = round(f["seconds"] / figures["floor"]["seconds"], 2)
+        f["time_vs_copy_to_client"] = round(f["seconds"] / figures["copy_to_client"]["seconds"], 2)
+    return {"baseline_backend_anon_mib": round(baseline_kb / 1024, 1), "repeats": repeats,
+            "methods": figures, "checks": checks}
+
+
+def expected_ids(dbname, user):
+    with admin(dbname) as conn:
+        return [row[0] for row in conn.execute(
+            "SELECT conversation_id FROM export_system.conversations WHERE user_id = %s"
+            " ORDER BY created_at, id", (user,))]
+
+
+def measure_concurrency(dbname, work):
+    config = '{"format": "jsonl"}'
+    sql = f"SELECT export_system.export_conversations('{config}'::jsonb)"
+    with admin(dbname) as conn:
+        bypass = conn.execute(
+            "SELECT bool_or(rolsuper OR rolbypassrls) FROM pg_roles WHERE rolname LIKE 'bench_user%'"
+        ).fetchone()[0]
+    expected = {n: expected_ids(dbname, USERS[n - 1]) for n in range(1, max(CONCURRENCY) + 1)}
+    out = []
+    for clients in CONCURRENCY:
+        runs = []
+        for n in range(1, clients + 1):
+            path = work / f"{dbname}.user{n}.jsonl"
+            runs.append((f"user{n}", psql(dbname, sql, path, user=f"bench_user{n}"), path))
+        wall, results = run_psql(dbname, runs)
+        own = True
+        conversations = 0
+        total_bytes = 0
+        for n, ((_, _, path), result) in enumerate(zip(runs, results), start=1):
+            with open(path, "rb") as f:
+                ids = [json.loads(line)["metadata"]["conversation_id"] for line in f]
+            own &= ids == expected[n]
+            conversations += len(ids)
+            total_bytes += result["bytes"]
+            path.unlink()
+        out.append({
+            "clients": clients,
+            "wall_s": round(wall, 3),
+            "per_client_s": [round(r["seconds"], 3) for r in results],
+            "conversations": conversations,
+            "bytes": total_bytes,
+            "aggregate_mb_per_s": round(total_bytes / MB / wall, 1),
+            "aggregate_conversations_per_s": round(conversations / wall),
+            "each_user_got_exactly_own_conversations": own,
+            "peak_memory_mib": max(r["peak_anon_kb"] or 0 for r in results) / 1024,
+        })
+        log(f"concurrency {clients}: {wall:.2f} s, {out[-1]['aggregate_mb_per_s']} MB/s aggregate, own data: {own}")
+    return {"dataset": dbname, "config": config, "rls_bypass_by_any_bench_role": bypass, "runs": out}
+
+
+# Report ---------------------------------------------------------------------------
+
+
+def machine_info():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(f.readline().split()[1])
+    with admin() as conn:
+        version = conn.execute("SELECT version()").fetchone()[0]
+        settings = dict(conn.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+            "('shared_buffers', 'work_mem', 'jit', 'max_parallel_workers_per_gather', 'shared_preload_libraries')"
+        ).fetchall())
+        libdir = conn.execute("SELECT setting FROM pg_config WHERE name = 'PKGLIBDIR'").fetchone()[0]
+    library = Path(libdir) / f"{EXTENSION}.so"
+    release = REPO / "target/release/libexport_system.so"
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip() != ""
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "postgres": version,
+        "settings": settings,
+        "library_sha256": sha256(library),
+        "library_is_this_trees_release_build": release.exists() and sha256(release) == sha256(library),
+        "git_commit": commit + ("+changes" if dirty else ""),
+    }
+
+
+def load_average():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def evaluate_targets(sizes, results):
+    largest = size_label(sizes[-1])
+    figures = results[largest]["methods"]
+    targets = []
+    speedup = figures["jsonl"]["speedup_vs_best_plain"]
+    targets.append({
+        "target": f"JSONL throughput >= {TARGET_PLAIN_SPEEDUP}x plain SQL ({largest}, faster plain variant)",
+        "value": f"{speedup}x", "pass": speedup >= TARGET_PLAIN_SPEEDUP})
+    for fmt in FORMATS:
+        ratio = figures[fmt]["time_vs_floor"]
+        targets.append({"target": f"{fmt}: export time <= {TARGET_FLOOR_RATIO}x COPY floor ({largest})",
+                        "value": f"{ratio}x", "pass": ratio <= TARGET_FLOOR_RATIO})
+    turns = results[largest]["dataset"]["turns"]
+    for fmt in FORMATS:
+        growth = figures[fmt]["memory_growth_mib"]
+        targets.append({
+            "target": f"{fmt}: backend memory growth <= {TARGET_MEMORY_MIB} MiB ({turns:,} turns)",
+            "value": f"{growth} MiB", "pass": growth is not None and growth <= TARGET_MEMORY_MIB})
+    if len(sizes) >= 2:
+        previous = size_label(sizes[-2])
+        for fmt in FORMATS:
+            per_now = results[largest]["methods"][fmt]["seconds"] / sizes[-1]
+            per_before = results[previous]["methods"][fmt]["seconds"] / sizes[-2]
+            ratio = round(per_now / per_before, 2)
+            targets.append({
+                "target": f"{fmt}: linear scaling, time per conversation {largest} / {previous} <= {TARGET_SCALING}",
+                "value": f"{ratio}", "pass": ratio <= TARGET_SCALING})
+    return targets
+
+
+LABELS = {
+    "floor": "COPY floor (server, /dev/null)",
+    "copy_to_client": "COPY to client (psql file)",
+    "plain_sql": "plain SQL, exact bytes",
+    "plain_sql_json_agg": "plain SQL, json_agg",
+    "jsonl": "export jsonl",
+    "json": "export json",
+    "csv": "export csv",
+    "markdown": "export markdown",
+}
+
+
+def show(value, spec="", none="—"):
+    return none if value is None else format(value, spec)
+
+
+def table_rows(sizes, results):
+    rows = []
+    for n in sizes:
+        label = size_label(n)
+        for method in METHODS:
+            f = results[label]["methods"][method]
+            rows.append({
+                "size": label,
+                "method": method,
+                "seconds": f["seconds"],
+                "mb_per_s": f["mb_per_s"],
+                "conversations_per_s": f["conversations_per_s"],
+                "first_row_s": f["first_row_s"],
+                "memory_growth_mib": f["memory_growth_mib"],
+                "speedup_vs_plain_sql": f.get("speedup_vs_plain_sql"),
+                "speedup_vs_plain_sql_json_agg": f.get("speedup_vs_plain_sql_json_agg"),
+                "time_vs_floor": f.get("time_vs_floor"),
+                "bytes": f["bytes"],
+            })
+    return rows
+
+
+def markdown_report(report):
+    sizes = report["sizes"]
+    lines = ["| size | method | time s | MB/s | conv/s | first row s | mem growth MiB | × plain SQL (exact / json_agg) | × floor time |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for row in table_rows(sizes, report["results"]):
+        plain = (f"{row['speedup_vs_plain_sql']} / {row['speedup_vs_plain_sql_json_agg']}"
+                 if row["speedup_vs_plain_sql"] is not None else "")
+        lines.append(
+            f"| {row['size']} | {LABELS[row['method']]} | {row['seconds']:.2f} | {show(row['mb_per_s'])} | "
+            f"{row['conversations_per_s']:,} | {show(row['first_row_s'], '.3f')} | {show(row['memory_growth_mib'])} | "
+            f"{plain} | {show(row['time_vs_floor'])} |")
+    concurrency = report.get("concurrency")
+    if concurrency:
+        lines += ["", f"Concurrent JSONL exports under RLS ({concurrency['dataset']}, one user each, "
+                      "each user's file checked to hold exactly that user's conversations, in order):", "",
+                  "| users | wall s | conversations | aggregate MB/s | aggregate conv/s | own data only |",
+                  "|--:|--:|--:|--:|--:|---|"]
+        for run in concurrency["runs"]:
+            lines.append(f"| {run['clients']} | {run['wall_s']:.2f} | {run['conversations']:,} | "
+                         f"{run['aggregate_mb_per_s']} | {run['aggregate_conversations_per_s']:,} | "
+                         f"{'yes' if run['each_user_got_exactly_own_conversations'] else 'NO'} |")
+    lines += ["", "| target | measured | |", "|---|--:|---|"]
+    for t in report["targets"]:
+        lines.append(f"| {t['target']} | {t['value']} | {'PASS' if t['pass'] else 'MISS'} |")
+    return "\n".join(lines) + "\n"
+
+
+def print_report(report):
+    sizes = report["sizes"]
+    header = (f"{'size':>5} {'method':<31} {'time s':>8} {'MB/s':>7} {'conv/s':>9} {'1st row s':>9} "
+              f"{'mem MiB':>8} {'x plain':>11} {'x floor':>7}")
+    print()
+    print(header)
+    print("-" * len(header))
+    for row in table_rows(sizes, report["results"]):
+        plain = (f"{row['speedup_vs_plain_sql']}/{row['speedup_vs_plain_sql_json_agg']}"
+                 if row["speedup_vs_plain_sql"] is not None else "")
+        print(f"{row['size']:>5} {LABELS[row['method']]:<31} {row['seconds']:8.3f} {show(row['mb_per_s']):>7} "
+              f"{row['conversations_per_s']:>9,} {show(row['first_row_s'], '.3f'):>9} "
+              f"{show(row['memory_growth_mib']):>8} {plain:>11} {show(row['time_vs_floor']):>7}")
+    print("(x plain: our speed over the exact / json_agg plain-SQL variant; x floor: our time over COPY's)")
+    for label, result in report["results"].items():
+        bad = [k for k, v in result["checks"].items() if v is False]
+        print(f"checks {label}: {'all passed' if not bad else 'FAILED: ' + ', '.join(bad)}"
+              f" ({result['checks']['plain_sql_json_agg_detail']})")
+    concurrency = report.get("concurrency")
+    if concurrency:
+        print(f"\nconcurrent JSONL exports under RLS on {concurrency['dataset']}:")
+        for run in concurrency["runs"]:
+            print(f"  {run['clients']} user(s): {run['wall_s']:.2f} s wall, {run['conversations']:,} conversations, "
+                  f"{run['aggregate_mb_per_s']} MB/s and {run['aggregate_conversations_per_s']:,} conv/s aggregate, "
+                  f"each got exactly its own data: {run['each_user_got_exactly_own_conversations']}")
+    print("\ntargets:")
+    for t in report["targets"]:
+        print(f"  {'PASS' if t['pass'] else 'MISS'}  {t['target']}: {t['value']}")
+
+
+def plot(report, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = report["sizes"]
+    labels = [size_label(n) for n in sizes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for method in METHODS:
+        conv = [report["results"][l]["methods"][method]["conversations_per_s"] for l in labels]
+        mbs = [report["results"][l]["methods"][method]["mb_per_s"] for l in labels]
+        style = "-o" if method in FORMATS else "--s"
+        left.plot(sizes, conv, style, label=LABELS[method])
+        right.plot(sizes, mbs, style, label=LABELS[method])
+    for axis, title in ((left, "conversations / s"), (right, "MB / s (each method's own output)")):
+        axis.set_xscale("log")
+        axis.set_xticks(sizes, labels)
+        axis.set_xlabel("dataset (conversations x 10 turns)")
+        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.grid(True, alpha=0.3)
+    handles, names = left.get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=4, fontsize=9)
+    m = report["machine"]
+    fig.suptitle(f"export_system throughput — {m['cpus']} CPUs ({m['cpu_model']}), PostgreSQL 15")
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--results", default=str(BENCH / "results"))
+    parser.add_argument("--work", default=str(REPO / ".pgdata/bench-files"),
+                        help="where the export files go (scripts/bench.sh picks /dev/shm when it has room)")
+    parser.add_argument("--extension", default=EXTENSION, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    globals()["EXTENSION"] = args.extension
+    sizes = sorted(int(s) for s in args.sizes.replace(",", " ").split())
+    results_dir = Path(args.results)
+    work = Path(args.work)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    report = {"started_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "load_average_start": load_average(), "sizes": sizes, "results": {}}
+    report["machine"] = machine_info()
+    create_bench_roles()
+    databases = {n: create_database(n) for n in sizes}
+    datasets = {}
+    for n, dbname in databases.items():
+        log(f"generating {n:,} conversations x 10 turns")
+        datasets[n] = dataset = create_dataset(dbname, n)
+        log(f"{dbname}: {dataset['turns']:,} turns, {dataset['table_bytes'] / MIB:.0f} MiB in tables, "
+            f"generated in {dataset['generate_s']} s")
+    for n, dbname in databases.items():
+        dataset = datasets[n]
+        repeats = 5 if n <= 1000 else 3
+        result = measure_size(dbname, n, repeats, work)
+        result["dataset"] = dataset
+        report["results"][size_label(n)] = result
+    report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
+    report["targets"] = evaluate_targets(sizes, report["results"])
+    report["load_average_end"] = load_average()
+    report["bench_seconds"] = round(time.perf_counter() - started, 1)
+
+    (results_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(results_dir / "results.csv", "w", newline="") as f:
+        rows = table_rows(sizes, report["results"])
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (results_dir / "results.md").write_text(markdown_report(report))
+    plot(report, results_dir / "throughput.png")
+
+    print_report(report)
+    m = report["machine"]
+    print(f"\nmachine: {m['cpus']} CPUs, {m['cpu_model']}, {m['memory_gib']} GiB; {m['postgres'].split(',')[0]}; "
+          f"load average {report['load_average_start']} -> {report['load_average_end']}")
+    if not m["library_is_this_trees_release_build"]:
+        print("NOTE: the installed export_system.so is not target/release's build of this tree")
+    print(f"results: {results_dir}/results.json, results.csv, results.md, throughput.png "
+          f"({report['bench_seconds']} s of measuring)")
+    failed_checks = [label for label, r in report["results"].items() if any(v is False for v in r["checks"].values())]
+    if failed_checks or not all(run["each_user_got_exactly_own_conversations"]
+                                for run in report["concurrency"]["runs"]):
+        print("CORRECTNESS CHECKS FAILED", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
