@@ -4,7 +4,7 @@
 //! Supabase client pages with `from_part` / `part_count` to stay inside
 //! PostgREST's per-call limits (1,000 rows, 8 seconds).
 
-use pgrx::PgSqlErrorCode;
+use pgrx::{PgMemoryContexts, PgSqlErrorCode};
 use pgrx::prelude::*;
 
 use crate::audit::as_log_owner;
@@ -29,11 +29,21 @@ impl Iterator for Parts {
         let part = self.next;
         self.next += 1;
         // Read as the caller: the stored file is under Row Level Security too.
-        let content = Spi::get_one_with_args::<String>(
-            "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
-            &[self.export_id.into(), part.into()],
-        )
-        .unwrap_or_else(|e| panic!("reading part {part} of export {} failed: {e}", self.export_id));
+        // In a context of its own, so the detoasted part is freed right away
+        // rather than with the whole statement.
+        let export_id = self.export_id;
+        let mut part_context = PgMemoryContexts::new("export_system download part");
+        // SAFETY: nothing allocated in the context outlives it: the part is
+        // copied into a Rust String, and the context is deleted when dropped.
+        let content = unsafe {
+            part_context.switch_to(|_| {
+                Spi::get_one_with_args::<String>(
+                    "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
+                    &[export_id.into(), part.into()],
+                )
+            })
+        }
+        .unwrap_or_else(|e| panic!("reading part {part} of export {export_id} failed: {e}"));
         Some(content.unwrap_or_else(|| {
             pgrx::error!("part {part} of export {} is missing (it expired meanwhile?)", self.export_id)
         }))

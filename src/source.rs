@@ -7,7 +7,6 @@ use std::ffi::{CString, c_char};
 use chrono::{DateTime, SecondsFormat};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use pgrx::spi::SpiHeapTupleData;
 use serde_json::Value;
 
 use crate::config::{ExportConfig, Scope, SortColumn, SortDirection};
@@ -235,16 +234,28 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
         })
 }
 
-fn column<T: IntoDatum + FromDatum>(row: &SpiHeapTupleData, ordinal: usize) -> Option<T> {
-    row.get::<T>(ordinal)
-        .unwrap_or_else(|e| panic!("export query column {ordinal}: {e}"))
+/// One fetched row, deformed once with heap_deform_tuple: reading the columns
+/// one by one would walk the tuple from its start for each of them.
+struct Row<'a> {
+    values: &'a [pg_sys::Datum],
+    nulls: &'a [bool],
+    types: &'a [pg_sys::Oid],
 }
 
-fn json_column(row: &SpiHeapTupleData, ordinal: usize) -> Option<Value> {
+/// Column `ordinal` (1-based). Converted in the current (SPI) memory context,
+/// so detoasted copies are freed with the batch, not kept to the end of the
+/// transaction.
+fn column<T: FromDatum>(row: &Row, ordinal: usize) -> Option<T> {
+    let index = ordinal - 1;
+    // SAFETY: value, null flag and type come from the same deformed tuple.
+    unsafe { T::from_polymorphic_datum(row.values[index], row.nulls[index], row.types[index]) }
+}
+
+fn json_column(row: &Row, ordinal: usize) -> Option<Value> {
     column::<pgrx::JsonB>(row, ordinal).map(|json| json.0)
 }
 
-fn row_to_conversation(row: &SpiHeapTupleData, id: String) -> Conversation {
+fn row_to_conversation(row: &Row, id: String) -> Conversation {
     Conversation {
         id,
         conversation_id: column(row, 2).unwrap_or_default(),
@@ -273,7 +284,7 @@ fn row_to_conversation(row: &SpiHeapTupleData, id: String) -> Conversation {
 }
 
 /// The turn on this row, or None for a conversation without turns (LEFT JOIN).
-fn row_to_turn(row: &SpiHeapTupleData) -> Option<Turn> {
+fn row_to_turn(row: &Row) -> Option<Turn> {
     let turn_number: i32 = column(row, FIRST_TURN_COLUMN)?;
     Some(Turn {
         turn_number,
@@ -372,24 +383,39 @@ impl ConversationSource {
             let mut cursor = client
                 .find_cursor(&name)
                 .unwrap_or_else(|e| panic!("export cursor {name} is gone: {e}"));
-            let table = cursor
+            let fetched = cursor
                 .fetch(fetch_rows)
-                .unwrap_or_else(|e| panic!("fetching export rows failed: {e}"));
-            let mut fetched: i64 = 0;
+                .unwrap_or_else(|e| panic!("fetching export rows failed: {e}"))
+                .len();
             let mut bytes: usize = 0;
-            for row in table {
-                pgrx::check_for_interrupts!();
-                fetched += 1;
-                let id: String = column(&row, 1).unwrap_or_default();
-                if pending.as_ref().is_none_or(|c| c.id != id) {
-                    out.extend(pending.take());
-                    pending = Some(row_to_conversation(&row, id));
-                }
-                if let (Some(conversation), Some(turn)) = (pending.as_mut(), row_to_turn(&row)) {
-                    bytes += turn_bytes(&turn);
-                    conversation.turns.push(turn);
+            // SAFETY: the tuple table the fetch just filled, read before the SPI
+            // connection that owns it ends.
+            unsafe {
+                let table = pg_sys::SPI_tuptable;
+                if fetched > 0 {
+                    let tupdesc = (*table).tupdesc;
+                    let columns = (*tupdesc).natts;
+                    let types: Vec<pg_sys::Oid> =
+                        (1..=columns).map(|number| pg_sys::SPI_gettypeid(tupdesc, number)).collect();
+                    let mut values = vec![pg_sys::Datum::from(0); columns as usize];
+                    let mut nulls = vec![false; columns as usize];
+                    for &tuple in std::slice::from_raw_parts((*table).vals, fetched) {
+                        pgrx::check_for_interrupts!();
+                        pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                        let row = Row { values: &values, nulls: &nulls, types: &types };
+                        let id: String = column(&row, 1).unwrap_or_default();
+                        if pending.as_ref().is_none_or(|c| c.id != id) {
+                            out.extend(pending.take());
+                            pending = Some(row_to_conversation(&row, id));
+                        }
+                        if let (Some(conversation), Some(turn)) = (pending.as_mut(), row_to_turn(&row)) {
+                            bytes += turn_bytes(&turn);
+                            conversation.turns.push(turn);
+                        }
+                    }
                 }
             }
+            let fetched = fetched as i64;
             let name = (fetched == fetch_rows).then(|| cursor.detach_into_name());
             (fetched, bytes, name)
         });

@@ -12,10 +12,19 @@ use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
 use crate::source::Conversation;
 
-/// Punctuation that can start or close inline Markdown anywhere in a line.
-const INLINE_SPECIAL: &[char] = &[
-    '\\', '`', '*', '_', '[', ']', '<', '>', '!', '&', '~', '|', '#',
-];
+/// Punctuation that can start or close inline Markdown anywhere in a line
+/// (all ASCII, so a byte lookup finds it).
+const INLINE_SPECIAL: &[u8] = b"\\`*_[]<>!&~|#";
+
+const IS_INLINE_SPECIAL: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut index = 0;
+    while index < INLINE_SPECIAL.len() {
+        table[INLINE_SPECIAL[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
 
 /// One line of text, escaped so CommonMark renders it literally.
 pub fn escape_line(line: &str) -> String {
@@ -31,22 +40,27 @@ pub fn escape_line(line: &str) -> String {
         write!(out, "&#{};", ch as u32).unwrap();
     }
     let body = &line[body_start..body_end];
-    let mut chars = body.char_indices().peekable();
-    while let Some((index, ch)) = chars.next() {
-        let at_start = index == 0;
-        let list_marker = at_start && matches!(ch, '-' | '+' | '=');
-        let ordered_marker = (ch == '.' || ch == ')')
-            && index > 0
-            && body[..index].bytes().all(|b| b.is_ascii_digit());
-        if ch == '\r' {
-            out.push_str("&#13;");
-        } else if INLINE_SPECIAL.contains(&ch) || list_marker || ordered_marker {
-            out.push('\\');
-            out.push(ch);
-        } else {
-            out.push(ch);
+    // Unescaped text is copied in runs; every byte that needs attention is
+    // ASCII, so the run boundaries fall between characters.
+    let mut run_start = 0;
+    let mut only_digits_before = true;
+    for (index, &byte) in body.as_bytes().iter().enumerate() {
+        let list_marker = index == 0 && matches!(byte, b'-' | b'+' | b'=');
+        let ordered_marker = matches!(byte, b'.' | b')') && index > 0 && only_digits_before;
+        let special = byte < 128 && IS_INLINE_SPECIAL[byte as usize];
+        if byte == b'\r' || special || list_marker || ordered_marker {
+            out.push_str(&body[run_start..index]);
+            if byte == b'\r' {
+                out.push_str("&#13;");
+            } else {
+                out.push('\\');
+                out.push(byte as char);
+            }
+            run_start = index + 1;
         }
+        only_digits_before = only_digits_before && byte.is_ascii_digit();
     }
+    out.push_str(&body[run_start..]);
     for ch in line[body_end..].chars() {
         write!(out, "&#{};", ch as u32).unwrap();
     }
