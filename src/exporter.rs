@@ -15,7 +15,8 @@ const SKIPPED_NAMED: usize = 20;
 pub struct Exporter {
     pub config: ExportConfig,
     format: Box<dyn ExportFormat>,
-    /// Rows made but not yet handed out.
+    /// Rows made but not yet handed out: an opening row (CSV header, JSON
+    /// envelope), one row per conversation, a closing row (JSON).
     pub rows: Rows,
     pub conversations_written: i64,
     pub skipped_count: i64,
@@ -28,6 +29,7 @@ impl Exporter {
         let mut format = format::for_config(&config, export_date);
         let mut rows = Rows::new();
         format.begin(&mut rows);
+        join_rows_from(&mut rows, 0);
         Exporter {
             config,
             format,
@@ -42,7 +44,10 @@ impl Exporter {
     pub fn add(&mut self, batch: &[Conversation]) {
         for conversation in batch {
             pgrx::check_for_interrupts!();
-            match self.format.conversation(conversation, &mut self.rows) {
+            let first_new_row = self.rows.len();
+            let written = self.format.conversation(conversation, &mut self.rows);
+            join_rows_from(&mut self.rows, first_new_row);
+            match written {
                 Ok(()) => self.conversations_written += 1,
                 Err(skip) => {
                     if self.config.strict {
@@ -70,7 +75,10 @@ impl Exporter {
 
     /// The rows that close the file.
     pub fn finish(&mut self) {
+        // A held conversation is released first, as a row of its own.
+        let first_closing_row = self.rows.len() + usize::from(self.format.holds_a_row());
         self.format.finish(&mut self.rows);
+        join_rows_from(&mut self.rows, first_closing_row);
     }
 
     /// See `ExportFormat::holds_a_row`.
@@ -102,6 +110,19 @@ impl Exporter {
             named.join(", ")
         );
     }
+}
+
+/// Join the rows from `first` on into one, lines separated by "\n": the file
+/// is unchanged, but a conversation is one row however many lines it spans.
+/// Every row costs the same fixed work between here and the client's file
+/// (a set-returning call, a protocol message), and PostgREST's 1,000-row cap
+/// then counts conversations, not lines.
+fn join_rows_from(rows: &mut Rows, first: usize) {
+    if rows.len() <= first + 1 {
+        return;
+    }
+    let lines: Vec<String> = rows.drain(first..).collect();
+    rows.push_back(lines.join("\n"));
 }
 
 /// ISO 8601 UTC, milliseconds: the export date stamped into JSON documents.

@@ -26,7 +26,7 @@ pub struct Json {
     tiers: BTreeMap<String, i64>,
     /// Pretty mode: the last line of the previous conversation, held back
     /// until we know whether a comma follows it.
-    held_line: Option<String>,
+    held_conversation: Option<String>,
 }
 
 impl Json {
@@ -40,7 +40,7 @@ impl Json {
             quality_sum: 0.0,
             quality_count: 0,
             tiers: BTreeMap::new(),
-            held_line: None,
+            held_conversation: None,
         }
     }
 
@@ -81,9 +81,17 @@ fn metadata(conversation: &Conversation, include: &Include) -> Value {
 }
 
 /// Indent every line of `text` by `depth` levels of two spaces.
-fn push_indented(rows: &mut Rows, text: &str, depth: usize) {
+fn indented(text: &str, depth: usize) -> String {
     let indent = "  ".repeat(depth);
-    rows.extend(text.split('\n').map(|line| format!("{indent}{line}")));
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        out.push_str(&indent);
+        out.push_str(line);
+    }
+    out
 }
 
 impl ExportFormat for Json {
@@ -147,14 +155,12 @@ impl ExportFormat for Json {
         *self.tiers.entry(conversation.tier.clone()).or_default() += 1;
 
         if self.pretty {
-            if let Some(line) = self.held_line.take() {
-                rows.push_back(format!("{line},"));
+            // Held until the next conversation or the end shows whether a
+            // comma follows it.
+            if let Some(previous) = self.held_conversation.take() {
+                rows.push_back(format!("{previous},"));
             }
-            let (body, last) = text.rsplit_once('\n').unwrap_or(("", &text));
-            if !body.is_empty() {
-                push_indented(rows, body, 2);
-            }
-            self.held_line = Some(format!("    {last}"));
+            self.held_conversation = Some(indented(&text, 2));
         } else {
             let separator = if self.count > 1 { "," } else { "" };
             rows.push_back(format!("{separator}{text}"));
@@ -163,7 +169,7 @@ impl ExportFormat for Json {
     }
 
     fn holds_a_row(&self) -> bool {
-        self.held_line.is_some()
+        self.held_conversation.is_some()
     }
 
     fn finish(&mut self, rows: &mut Rows) {
@@ -184,7 +190,7 @@ impl ExportFormat for Json {
             );
         }
         if self.pretty {
-            rows.extend(self.held_line.take());
+            rows.extend(self.held_conversation.take());
             rows.push_back("  ],".into());
             // Splice the tail object's members (all but its braces) into the open root object.
             let tail_text = self.to_text(&Value::Object(tail));

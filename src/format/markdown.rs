@@ -1,4 +1,4 @@
-//! Markdown for human review, one row per line, after the seeds' template:
+//! Markdown for human review, one row per conversation, after the seeds' template:
 //! `# Conversation: <title>`, a metadata bullet list, `## Conversation`, each
 //! turn as `**Role:**` over a blockquote, `---` between conversations.
 //!
