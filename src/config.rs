@@ -595,7 +595,10 @@ pub const PREFERENCE_KEYS: &[&str] = &[
 pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
     let Value::Object(map) = preferences else {
         return Err(UserError::invalid_parameter(
-            format!("export preferences must be a JSON object, got {}", shown(preferences)),
+            format!(
+                "export preferences must be a JSON object, got {}",
+                shown(preferences)
+            ),
             "Pass an object such as '{\"format\": \"csv\", \"include_metadata\": false}'::jsonb.",
         ));
     };
@@ -628,7 +631,11 @@ pub fn with_preferences(config: &Value, preferences: &Value) -> Value {
         .filter(|(key, _)| !given_keys.contains(key))
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
-    merged.extend(given.iter().map(|(key, value)| (key.clone(), value.clone())));
+    merged.extend(
+        given
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
     Value::Object(merged)
 }
 
@@ -636,7 +643,8 @@ impl ExportConfig {
     /// Validate a jsonb config. `null` or a missing argument means all defaults.
     pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
         let mut out = ExportConfig::default();
-        let Some(map) = config_object(config, r#"{"format": "jsonl", "scope": "approved"}"#)? else {
+        let Some(map) = config_object(config, r#"{"format": "jsonl", "scope": "approved"}"#)?
+        else {
             return Ok(out);
         };
         let mut ids_given = false;
@@ -778,7 +786,10 @@ mod tests {
     #[test]
     fn preferences_fill_only_the_keys_a_config_leaves_out() {
         let preferences = json!({"format": "csv", "include_metadata": false, "target": "sharegpt"});
-        let merged = with_preferences(&json!({"includeMetadata": true, "scope": "all"}), &preferences);
+        let merged = with_preferences(
+            &json!({"includeMetadata": true, "scope": "all"}),
+            &preferences,
+        );
         let config = ExportConfig::from_json(&merged).unwrap();
         assert_eq!(config.format, Format::Csv);
         assert!(config.include.metadata, "the config's camelCase key wins");

@@ -4,8 +4,8 @@
 //! Supabase client pages with `from_part` / `part_count` to stay inside
 //! PostgREST's per-call limits (1,000 rows, 8 seconds).
 
-use pgrx::{PgMemoryContexts, PgSqlErrorCode};
 use pgrx::prelude::*;
+use pgrx::{PgMemoryContexts, PgSqlErrorCode};
 
 use crate::audit::as_log_owner;
 use crate::error::UserError;
@@ -45,7 +45,10 @@ impl Iterator for Parts {
         }
         .unwrap_or_else(|e| panic!("reading part {part} of export {export_id} failed: {e}"));
         Some(content.unwrap_or_else(|| {
-            pgrx::error!("part {part} of export {} is missing (it expired meanwhile?)", self.export_id)
+            pgrx::error!(
+                "part {part} of export {} is missing (it expired meanwhile?)",
+                self.export_id
+            )
         }))
     }
 }
@@ -92,7 +95,9 @@ fn download_export(
     let export = own_export(export_id);
     if export.delivery != "background" {
         not_downloadable(
-            format!("export {export_id} was streamed by export_conversations(); nothing was stored"),
+            format!(
+                "export {export_id} was streamed by export_conversations(); nothing was stored"
+            ),
             "Queue it with export_system.queue_export() to get a downloadable file.",
         );
     }

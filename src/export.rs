@@ -141,7 +141,10 @@ impl RowProducer for ConversationRows {
     }
 
     fn counts(&self) -> (i64, i64) {
-        (self.exporter.conversations_written, self.exporter.skipped_count)
+        (
+            self.exporter.conversations_written,
+            self.exporter.skipped_count,
+        )
     }
 
     fn finished(&self, export_id: &str) {

@@ -160,7 +160,9 @@ impl JobIdentity {
         )
         .ok()
         .flatten()
-        .unwrap_or_else(|| pgrx::error!("the role {db_role} that queued this export no longer exists"));
+        .unwrap_or_else(|| {
+            pgrx::error!("the role {db_role} that queued this export no longer exists")
+        });
         let mut saved_user = pg_sys::InvalidOid;
         let mut saved_context = 0;
         // SAFETY: the same switch SET ROLE-less SECURITY DEFINER calls make;
@@ -235,8 +237,9 @@ struct JobRun {
 
 impl JobRun {
     fn open(job: &ClaimedJob) -> JobRun {
-        let config = ExportConfig::from_json(&job.config)
-            .unwrap_or_else(|e| pgrx::error!("the stored config is no longer valid: {}", e.message));
+        let config = ExportConfig::from_json(&job.config).unwrap_or_else(|e| {
+            pgrx::error!("the stored config is no longer valid: {}", e.message)
+        });
         let total = source::count_conversations(&config);
         let cursor_name = format!("export_job_{}", job.export_id.replace('-', ""));
         let source = ConversationSource::open_holdable(&config, &cursor_name);
@@ -297,7 +300,8 @@ impl JobRun {
                      WHERE export_id = $1::uuid",
                     &[
                         self.job_id.clone().into(),
-                        ((self.exporter.conversations_written + self.exporter.skipped_count) as i32)
+                        ((self.exporter.conversations_written + self.exporter.skipped_count)
+                            as i32)
                             .into(),
                     ],
                 )
@@ -361,7 +365,10 @@ fn record_end(export_id: &str, cursor_name: Option<&str>, failure: Option<&Failu
         })
     });
     if let Err(failure) = result {
-        pgrx::warning!("export_system: recording the end of export {export_id} failed: {}", failure.message);
+        pgrx::warning!(
+            "export_system: recording the end of export {export_id} failed: {}",
+            failure.message
+        );
     }
 }
 

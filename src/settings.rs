@@ -9,7 +9,8 @@ use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// Upper bound of `export_system.workers`; also sizes the shared wake-up table.
 pub const MAX_WORKERS: usize = 16;
 
-static DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static POLL_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(10);
 static CLEANUP_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3600);

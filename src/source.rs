@@ -336,7 +336,10 @@ impl ConversationSource {
         let mut values: Vec<pg_sys::Datum> = query
             .args
             .iter()
-            .map(|arg| arg.datum().map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime()))
+            .map(|arg| {
+                arg.datum()
+                    .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
+            })
             .collect();
         let nulls: Vec<c_char> = query
             .args
@@ -395,20 +398,32 @@ impl ConversationSource {
                 if fetched > 0 {
                     let tupdesc = (*table).tupdesc;
                     let columns = (*tupdesc).natts;
-                    let types: Vec<pg_sys::Oid> =
-                        (1..=columns).map(|number| pg_sys::SPI_gettypeid(tupdesc, number)).collect();
+                    let types: Vec<pg_sys::Oid> = (1..=columns)
+                        .map(|number| pg_sys::SPI_gettypeid(tupdesc, number))
+                        .collect();
                     let mut values = vec![pg_sys::Datum::from(0); columns as usize];
                     let mut nulls = vec![false; columns as usize];
                     for &tuple in std::slice::from_raw_parts((*table).vals, fetched) {
                         pgrx::check_for_interrupts!();
-                        pg_sys::heap_deform_tuple(tuple, tupdesc, values.as_mut_ptr(), nulls.as_mut_ptr());
-                        let row = Row { values: &values, nulls: &nulls, types: &types };
+                        pg_sys::heap_deform_tuple(
+                            tuple,
+                            tupdesc,
+                            values.as_mut_ptr(),
+                            nulls.as_mut_ptr(),
+                        );
+                        let row = Row {
+                            values: &values,
+                            nulls: &nulls,
+                            types: &types,
+                        };
                         let id: String = column(&row, 1).unwrap_or_default();
                         if pending.as_ref().is_none_or(|c| c.id != id) {
                             out.extend(pending.take());
                             pending = Some(row_to_conversation(&row, id));
                         }
-                        if let (Some(conversation), Some(turn)) = (pending.as_mut(), row_to_turn(&row)) {
+                        if let (Some(conversation), Some(turn)) =
+                            (pending.as_mut(), row_to_turn(&row))
+                        {
                             bytes += turn_bytes(&turn);
                             conversation.turns.push(turn);
                         }

@@ -3,12 +3,10 @@
 //! line) or a Markdown table. Values arrive as Postgres's text output; JSON
 //! keeps numbers, booleans and json/jsonb as JSON, everything else as strings.
 
-use std::borrow::Cow;
-
-use csv::{QuoteStyle, Terminator, WriterBuilder};
 use pgrx::pg_sys;
 
-use crate::config::{Format, LineEnding, QueryExportConfig};
+use crate::config::{Format, QueryExportConfig};
+use crate::format::csv_records::CsvRecords;
 use crate::format::{Rows, escape_line_separators};
 
 /// How a column's text output becomes JSON.
@@ -23,8 +21,13 @@ pub enum JsonKind {
 impl JsonKind {
     pub fn for_type(type_oid: pg_sys::Oid) -> JsonKind {
         match type_oid {
-            pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::FLOAT4OID
-            | pg_sys::FLOAT8OID | pg_sys::NUMERICOID | pg_sys::OIDOID => JsonKind::Number,
+            pg_sys::INT2OID
+            | pg_sys::INT4OID
+            | pg_sys::INT8OID
+            | pg_sys::FLOAT4OID
+            | pg_sys::FLOAT8OID
+            | pg_sys::NUMERICOID
+            | pg_sys::OIDOID => JsonKind::Number,
             pg_sys::BOOLOID => JsonKind::Boolean,
             pg_sys::JSONOID | pg_sys::JSONBOID => JsonKind::Json,
             _ => JsonKind::String,
@@ -37,12 +40,10 @@ pub struct Column {
     pub kind: JsonKind,
 }
 
-/// The same characters the conversation CSV guards (OWASP CSV injection).
-const FORMULA_TRIGGERS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
-
 pub struct TableWriter {
     config: QueryExportConfig,
     columns: Vec<Column>,
+    records: CsvRecords,
     /// JSON: the previous object, written once we know whether a comma follows.
     held: Option<String>,
 }
@@ -50,35 +51,18 @@ pub struct TableWriter {
 impl TableWriter {
     pub fn new(config: QueryExportConfig, columns: Vec<Column>) -> TableWriter {
         TableWriter {
+            records: CsvRecords::new(config.line_ending, config.formula_guard),
             config,
             columns,
             held: None,
         }
     }
 
-    fn csv_record<'a>(&self, cells: impl Iterator<Item = Cow<'a, str>>) -> String {
-        let terminator = match self.config.line_ending {
-            LineEnding::Lf => Terminator::Any(b'\n'),
-            LineEnding::Crlf => Terminator::CRLF,
-        };
-        let mut writer = WriterBuilder::new()
-            .terminator(terminator)
-            .quote_style(QuoteStyle::Necessary)
-            .from_writer(Vec::new());
-        let guard = self.config.formula_guard;
-        let guarded = cells.map(|cell| {
-            if guard && cell.starts_with(FORMULA_TRIGGERS) {
-                Cow::Owned(format!("'{cell}"))
-            } else {
-                cell
-            }
-        });
-        writer
-            .write_record(guarded.map(|cell| cell.into_owned()))
-            .expect("writing to memory cannot fail");
-        let mut bytes = writer.into_inner().expect("flushing to memory cannot fail");
-        bytes.pop(); // the final "\n" is the file's row separator
-        String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+    fn csv_record<'a>(&mut self, cells: impl Iterator<Item = &'a str>) -> String {
+        for cell in cells {
+            self.records.write(cell);
+        }
+        self.records.take_record()
     }
 
     fn json_object(&self, values: &[Option<String>]) -> String {
@@ -91,7 +75,9 @@ impl TableWriter {
             object.push(':');
             match (value, column.kind) {
                 (None, _) => object.push_str("null"),
-                (Some(text), JsonKind::Boolean) => object.push_str(if text == "t" { "true" } else { "false" }),
+                (Some(text), JsonKind::Boolean) => {
+                    object.push_str(if text == "t" { "true" } else { "false" })
+                }
                 (Some(text), JsonKind::Json) => object.push_str(&json_text(text)),
                 // NaN and Infinity have no JSON number.
                 (Some(text), JsonKind::Number) if text.parse::<f64>().is_ok_and(f64::is_finite) => {
@@ -109,13 +95,22 @@ impl TableWriter {
     pub fn begin(&mut self, rows: &mut Rows) {
         match self.config.format {
             Format::Csv => {
-                let header = self.csv_record(self.columns.iter().map(|c| Cow::Borrowed(c.name.as_str())));
-                rows.push_back(if self.config.bom { format!("\u{FEFF}{header}") } else { header });
+                let names: Vec<String> = self.columns.iter().map(|c| c.name.clone()).collect();
+                let header = self.csv_record(names.iter().map(String::as_str));
+                rows.push_back(if self.config.bom {
+                    format!("\u{FEFF}{header}")
+                } else {
+                    header
+                });
             }
             Format::Json => rows.push_back("[".into()),
             Format::Jsonl => {}
             Format::Markdown => {
-                let names: Vec<String> = self.columns.iter().map(|c| markdown_cell(&c.name)).collect();
+                let names: Vec<String> = self
+                    .columns
+                    .iter()
+                    .map(|c| markdown_cell(&c.name))
+                    .collect();
                 rows.push_back(format!("| {} |", names.join(" | ")));
                 rows.push_back(format!("|{}", " --- |".repeat(self.columns.len())));
             }
@@ -126,7 +121,7 @@ impl TableWriter {
     pub fn row(&mut self, values: &[Option<String>], rows: &mut Rows) {
         match self.config.format {
             Format::Csv => {
-                let record = self.csv_record(values.iter().map(|v| Cow::Borrowed(v.as_deref().unwrap_or(""))));
+                let record = self.csv_record(values.iter().map(|v| v.as_deref().unwrap_or("")));
                 rows.push_back(record);
             }
             Format::Jsonl => rows.push_back(self.json_object(values)),
@@ -196,10 +191,22 @@ mod tests {
         TableWriter::new(
             config,
             vec![
-                Column { name: "n".into(), kind: JsonKind::Number },
-                Column { name: "ok".into(), kind: JsonKind::Boolean },
-                Column { name: "doc".into(), kind: JsonKind::Json },
-                Column { name: "note".into(), kind: JsonKind::String },
+                Column {
+                    name: "n".into(),
+                    kind: JsonKind::Number,
+                },
+                Column {
+                    name: "ok".into(),
+                    kind: JsonKind::Boolean,
+                },
+                Column {
+                    name: "doc".into(),
+                    kind: JsonKind::Json,
+                },
+                Column {
+                    name: "note".into(),
+                    kind: JsonKind::String,
+                },
             ],
         )
     }
@@ -208,7 +215,15 @@ mod tests {
         let mut table = writer(format);
         let mut rows = Rows::new();
         table.begin(&mut rows);
-        table.row(&[Some("1.50".into()), Some("t".into()), Some("{\"a\": [1, 2]}".into()), Some("=SUM(A1)|x\ny".into())], &mut rows);
+        table.row(
+            &[
+                Some("1.50".into()),
+                Some("t".into()),
+                Some("{\"a\": [1, 2]}".into()),
+                Some("=SUM(A1)|x\ny".into()),
+            ],
+            &mut rows,
+        );
         table.row(&[Some("NaN".into()), None, None, None], &mut rows);
         table.finish(&mut rows);
         rows.into_iter().collect()
@@ -217,7 +232,10 @@ mod tests {
     #[test]
     fn jsonl_keeps_column_order_and_json_types() {
         let rows = write(Format::Jsonl);
-        assert_eq!(rows[0], r#"{"n":1.50,"ok":true,"doc":{"a":[1,2]},"note":"=SUM(A1)|x\ny"}"#);
+        assert_eq!(
+            rows[0],
+            r#"{"n":1.50,"ok":true,"doc":{"a":[1,2]},"note":"=SUM(A1)|x\ny"}"#
+        );
         assert_eq!(rows[1], r#"{"n":"NaN","ok":null,"doc":null,"note":null}"#);
     }
 
@@ -225,7 +243,10 @@ mod tests {
     fn json_is_one_array_that_parses() {
         let text = write(Format::Json).join("\n");
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(parsed[1], json!({"n": "NaN", "ok": null, "doc": null, "note": null}));
+        assert_eq!(
+            parsed[1],
+            json!({"n": "NaN", "ok": null, "doc": null, "note": null})
+        );
     }
 
     #[test]
@@ -241,6 +262,9 @@ mod tests {
         let rows = write(Format::Markdown);
         assert_eq!(rows[0], "| n | ok | doc | note |");
         assert_eq!(rows[1], "| --- | --- | --- | --- |");
-        assert_eq!(rows[2], "| 1.50 | t | {\"a\": \\[1, 2\\]} | =SUM(A1)\\|x<br>y |");
+        assert_eq!(
+            rows[2],
+            "| 1.50 | t | {\"a\": \\[1, 2\\]} | =SUM(A1)\\|x<br>y |"
+        );
     }
 }

@@ -17,7 +17,8 @@ use crate::settings::{self, MAX_WORKERS};
 use crate::transaction;
 
 /// The resident workers' process ids, so a queued export can wake them.
-static WORKER_PIDS: PgAtomic<[AtomicI32; MAX_WORKERS]> = unsafe { PgAtomic::new(c"export_system_worker_pids") };
+static WORKER_PIDS: PgAtomic<[AtomicI32; MAX_WORKERS]> =
+    unsafe { PgAtomic::new(c"export_system_worker_pids") };
 
 /// Set in `_PG_init` when preloading: only then does the shared table exist.
 static PRELOADED: AtomicBool = AtomicBool::new(false);

@@ -9,6 +9,7 @@ use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
 use crate::source::Conversation;
 
 mod csv;
+pub mod csv_records;
 mod json;
 mod jsonl;
 mod markdown;

@@ -1,0 +1,88 @@
+//! CSV records taken one at a time as rows: one `csv::Writer` for a whole
+//! export over a reused buffer (quoting is the csv crate's, never ours), with
+//! OWASP's CSV-injection guard. Shared by the conversation CSV and
+//! `export_query`'s CSV.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use csv::{QuoteStyle, Terminator, Writer, WriterBuilder};
+
+use crate::config::LineEnding;
+
+/// Characters that make a spreadsheet treat a cell as a formula.
+const FORMULA_TRIGGERS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+pub struct CsvRecords {
+    writer: Writer<RecordBuffer>,
+    buffer: Rc<RefCell<Vec<u8>>>,
+    formula_guard: bool,
+}
+
+/// The csv writer's output: records are taken out of it one by one.
+struct RecordBuffer(Rc<RefCell<Vec<u8>>>);
+
+impl io::Write for RecordBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CsvRecords {
+    pub fn new(line_ending: LineEnding, formula_guard: bool) -> CsvRecords {
+        let terminator = match line_ending {
+            LineEnding::Lf => Terminator::Any(b'\n'),
+            LineEnding::Crlf => Terminator::CRLF,
+        };
+        let buffer = Rc::new(RefCell::new(Vec::new()));
+        CsvRecords {
+            writer: WriterBuilder::new()
+                .terminator(terminator)
+                .quote_style(QuoteStyle::Necessary)
+                .from_writer(RecordBuffer(Rc::clone(&buffer))),
+            buffer,
+            formula_guard,
+        }
+    }
+
+    /// A leading apostrophe makes a formula-looking cell plain text (when guarding).
+    pub fn guard<'a>(&self, cell: Cow<'a, str>) -> Cow<'a, str> {
+        if self.formula_guard && cell.starts_with(FORMULA_TRIGGERS) {
+            Cow::Owned(format!("'{cell}"))
+        } else {
+            cell
+        }
+    }
+
+    /// Append a cell that has been through `guard` already.
+    pub fn write_guarded(&mut self, cell: &str) {
+        self.writer
+            .write_field(cell.as_bytes())
+            .expect("writing to memory cannot fail");
+    }
+
+    /// Guard and append a cell.
+    pub fn write(&mut self, cell: &str) {
+        let guarded = self.guard(Cow::Borrowed(cell));
+        self.write_guarded(&guarded);
+    }
+
+    /// End the record and take it as a row, without the terminator's final
+    /// "\n" (that is the file's row separator).
+    pub fn take_record(&mut self) -> String {
+        self.writer
+            .write_record(None::<&[u8]>)
+            .expect("writing to memory cannot fail");
+        self.writer.flush().expect("flushing to memory cannot fail");
+        let mut bytes = std::mem::take(&mut *self.buffer.borrow_mut());
+        bytes.pop();
+        String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+    }
+}
