@@ -51,6 +51,26 @@ pub struct AuditRecord<'a> {
     pub error_message: Option<String>,
 }
 
+/// Set a GUC at session level: `GUC_ACTION_SET` as SET does, or
+/// `GUC_ACTION_SAVE` to have it undone when the enclosing GUC nest level ends.
+pub fn set_guc(name: &str, value: &str, action: pg_sys::GucAction::Type) {
+    let name = CString::new(name).expect("GUC names have no NUL");
+    let value = CString::new(value).expect("GUC values have no NUL");
+    // SAFETY: a plain GUC assignment with the caller's privileges.
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            action,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 fn log_owner() -> pg_sys::Oid {
     Spi::get_one::<pg_sys::Oid>(
         "SELECT c.relowner FROM pg_catalog.pg_class c \
@@ -66,8 +86,6 @@ fn log_owner() -> pg_sys::Oid {
 /// own tables (audit rows, jobs, stored files) goes through here.
 pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
     let owner = log_owner();
-    let search_path = CString::new("search_path").unwrap();
-    let pinned = CString::new("pg_catalog, pg_temp").unwrap();
     let mut saved_user = pg_sys::InvalidOid;
     let mut saved_context: i32 = 0;
     // SAFETY: plain calls into the backend's user-id and GUC machinery, paired
@@ -75,15 +93,10 @@ pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
     let nest_level = unsafe {
         pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
         let nest_level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            search_path.as_ptr(),
-            pinned.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
+        set_guc(
+            "search_path",
+            "pg_catalog, pg_temp",
             pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
         );
         let restricted =
             (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;

@@ -11,7 +11,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::as_log_owner;
+use crate::audit::{as_log_owner, set_guc};
 use crate::config::ExportConfig;
 use crate::exporter::{self, Exporter};
 use crate::settings;
@@ -135,21 +135,7 @@ struct JobIdentity {
 }
 
 fn set_session_guc(name: &str, value: &str) {
-    let name = std::ffi::CString::new(name).unwrap();
-    let value = std::ffi::CString::new(value).unwrap();
-    // SAFETY: plain GUC assignment at session level, as SET would do.
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SET,
-            true,
-            0,
-            false,
-        );
-    }
+    set_guc(name, value, pg_sys::GucAction::GUC_ACTION_SET);
 }
 
 impl JobIdentity {

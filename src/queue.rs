@@ -122,7 +122,7 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
     if !matches!(export.status.as_str(), "queued" | "processing") {
         return false;
     }
-    let cancelled_by = current_role();
+    let cancelled_by = Identity::current().db_role;
     as_log_owner(|| {
         Spi::connect_mut(|client| {
             client
@@ -138,13 +138,6 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
                 > 0
         })
     })
-}
-
-fn current_role() -> String {
-    Spi::get_one::<String>("SELECT current_user::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default()
 }
 
 /// Queue a failed, cancelled or expired export of the caller's again, with
