@@ -608,6 +608,78 @@ def plot(report, path):
     fig.savefig(path, dpi=110)
 
 
+LARGE_VALUE_MIB = 5
+LARGE_CONVERSATIONS = 100
+LARGE_BOUND_MIB = 64 + 3 * LARGE_VALUE_MIB
+LARGE_RUNS = {
+    "plain SELECT of the turns": "SELECT content FROM export_system.conversation_turns",
+    "export_conversations jsonl": "SELECT export_system.export_conversations('{\"scope\": \"all\"}')",
+    "export_conversations json": "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"json\"}')",
+    "export_conversations csv": "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"csv\"}')",
+    "preview_export": "SELECT export_system.preview_export('{\"scope\": \"all\"}')",
+    "export_query": "SELECT export_system.export_query('SELECT content FROM export_system.conversation_turns')",
+}
+
+
+def measure_large_values():
+    """Peak private memory of one backend per run over LARGE_CONVERSATIONS
+    conversations whose answer is LARGE_VALUE_MIB MiB: the bound is
+    64 MiB + 3 x the largest conversation, however many there are."""
+    dbname = "bench_large_values"
+    with admin() as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {dbname}")
+    with admin(dbname) as conn:
+        conn.execute(f"CREATE EXTENSION {EXTENSION}")
+        conn.execute("""
+            INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier)
+            SELECT gen_random_uuid(), 'large-' || g, %s, 'Large ' || g, 'approved', 'template'
+            FROM generate_series(1, %s) g""", (USERS[0], LARGE_CONVERSATIONS))
+        conn.execute("""
+            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END,
+                   CASE t WHEN 1 THEN 'Tell me everything.' ELSE repeat('x', %s) END
+            FROM export_system.conversations c CROSS JOIN generate_series(1, 2) t""", (LARGE_VALUE_MIB * MIB,))
+    results = {}
+    for label, sql in LARGE_RUNS.items():
+        with admin(dbname) as conn:
+            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+            peak, done = [0], threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    status = proc_status(pid) or {}
+                    peak[0] = max(peak[0], status.get("RssAnon", 0))
+                    time.sleep(0.001)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            started = time.perf_counter()
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                total = sum(len(row[0]) for row in cur)
+            seconds = time.perf_counter() - started
+            done.set()
+            sampler.join()
+        results[label] = {"peak_anon_mib": round(peak[0] / 1024, 1), "bytes": total, "seconds": round(seconds, 2)}
+        log(f"large values, {label}: peak {peak[0] / 1024:.1f} MiB private memory for "
+            f"{total / MIB:.0f} MiB in {seconds:.1f} s")
+    with admin() as conn:
+        conn.execute(f"DROP DATABASE {dbname} WITH (FORCE)")
+    return {"conversations": LARGE_CONVERSATIONS, "largest_conversation_mib": LARGE_VALUE_MIB,
+            "bound_mib": LARGE_BOUND_MIB, "runs": results,
+            "within_bound": all(r["peak_anon_mib"] <= LARGE_BOUND_MIB
+                                for label, r in results.items() if not label.startswith("plain"))}
+
+
+def print_large_values(large):
+    print(f"\nMemory over {large['conversations']} conversations of {large['largest_conversation_mib']} MiB "
+          f"(bound: 64 MiB + 3 x largest = {large['bound_mib']} MiB)")
+    for label, r in large["runs"].items():
+        print(f"  {label:30} peak {r['peak_anon_mib']:7.1f} MiB   {r['bytes'] / MIB:7.0f} MiB out   {r['seconds']:6.2f} s")
+    print(f"  within bound: {large['within_bound']}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -642,6 +714,7 @@ def main():
         result["dataset"] = dataset
         report["results"][size_label(n)] = result
     report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
+    report["large_values"] = measure_large_values()
     report["targets"] = evaluate_targets(sizes, report["results"])
     report["load_average_end"] = load_average()
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -656,6 +729,7 @@ def main():
     plot(report, results_dir / "throughput.png")
 
     print_report(report)
+    print_large_values(report["large_values"])
     m = report["machine"]
     print(f"\nmachine: {m['cpus']} CPUs, {m['cpu_model']}, {m['memory_gib']} GiB; {m['postgres'].split(',')[0]}; "
           f"load average {report['load_average_start']} -> {report['load_average_end']}")
@@ -664,6 +738,8 @@ def main():
     print(f"results: {results_dir}/results.json, results.csv, results.md, throughput.png "
           f"({report['bench_seconds']} s of measuring)")
     failed_checks = [label for label, r in report["results"].items() if any(v is False for v in r["checks"].values())]
+    if not report["large_values"]["within_bound"]:
+        print("MEMORY BOUND EXCEEDED over large values", file=sys.stderr)
     if failed_checks or not all(run["each_user_got_exactly_own_conversations"]
                                 for run in report["concurrency"]["runs"]):
         print("CORRECTNESS CHECKS FAILED", file=sys.stderr)

@@ -3,10 +3,11 @@
 //! SELECT (and RLS shows them only their own rows), so nobody can write,
 //! change or delete a row by hand.
 
-use std::ffi::CString;
-
 use pgrx::prelude::*;
 use serde_json::Value;
+
+use crate::export::ExportDescription;
+use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc, with_pinned_search_path};
 
 /// Who ran an export, read once at its start.
 #[derive(Debug, Clone)]
@@ -19,19 +20,21 @@ pub struct Identity {
 
 impl Identity {
     pub fn current() -> Identity {
-        Spi::connect(|client| {
-            let row = client
-                .select(
-                    "SELECT export_system.current_user_id()::text, current_user::text",
-                    Some(1),
-                    &[],
-                )
-                .and_then(|table| table.first().get_two::<String, String>())
-                .unwrap_or_else(|e| panic!("reading the caller's identity failed: {e}"));
-            Identity {
-                user_id: row.0,
-                db_role: row.1.unwrap_or_default(),
-            }
+        with_pinned_search_path(|| {
+            Spi::connect(|client| {
+                let row = client
+                    .select(
+                        "SELECT export_system.current_user_id()::text, current_user::text",
+                        Some(1),
+                        &[],
+                    )
+                    .and_then(|table| table.first().get_two::<String, String>())
+                    .unwrap_or_else(|e| panic!("reading the caller's identity failed: {e}"));
+                Identity {
+                    user_id: row.0,
+                    db_role: row.1.unwrap_or_default(),
+                }
+            })
         })
     }
 }
@@ -51,33 +54,15 @@ pub struct AuditRecord<'a> {
     pub error_message: Option<String>,
 }
 
-/// Set a GUC at session level: `GUC_ACTION_SET` as SET does, or
-/// `GUC_ACTION_SAVE` to have it undone when the enclosing GUC nest level ends.
-pub fn set_guc(name: &str, value: &str, action: pg_sys::GucAction::Type) {
-    let name = CString::new(name).expect("GUC names have no NUL");
-    let value = CString::new(value).expect("GUC values have no NUL");
-    // SAFETY: a plain GUC assignment with the caller's privileges.
-    unsafe {
-        pg_sys::set_config_option(
-            name.as_ptr(),
-            value.as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            action,
-            true,
-            0,
-            false,
-        );
-    }
-}
-
 fn log_owner() -> pg_sys::Oid {
-    Spi::get_one::<pg_sys::Oid>(
-        "SELECT c.relowner FROM pg_catalog.pg_class c \
+    with_pinned_search_path(|| {
+        Spi::get_one::<pg_sys::Oid>(
+            "SELECT c.relowner FROM pg_catalog.pg_class c \
          WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass",
-    )
-    .unwrap_or_else(|e| panic!("looking up the audit log's owner failed: {e}"))
-    .expect("export_system.export_logs has an owner")
+        )
+        .unwrap_or_else(|e| panic!("looking up the audit log's owner failed: {e}"))
+        .expect("export_system.export_logs has an owner")
+    })
 }
 
 /// Run `write` as the owner of the audit table with search_path pinned, the
@@ -95,7 +80,7 @@ pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
         let nest_level = pg_sys::NewGUCNestLevel();
         set_guc(
             "search_path",
-            "pg_catalog, pg_temp",
+            PINNED_SEARCH_PATH,
             pg_sys::GucAction::GUC_ACTION_SAVE,
         );
         let restricted =
@@ -139,4 +124,37 @@ pub fn record(identity: &Identity, record: &AuditRecord) {
                 .unwrap_or_else(|e| panic!("writing the audit row failed: {e}"));
         })
     })
+}
+
+/// The server-log trail of an export: one LOG line at its start and one at
+/// its end, written as they happen, so a rollback (of a savepoint, or of a
+/// DO block that caught an error) cannot erase them the way it erases the
+/// audit row. LOG is in the server log by default (log_min_messages, which
+/// only a superuser can change) and not sent to the client. Operators
+/// reconcile the two by export_id: a start line without an `export_logs`
+/// row is an export whose audit row was rolled back.
+pub fn log_start(identity: &Identity, export_id: &str, description: &ExportDescription) {
+    pgrx::log!(
+        "export_system: export {export_id} started: user_id={} db_role={} kind={} format={}",
+        identity.user_id.as_deref().unwrap_or("-"),
+        identity.db_role,
+        description.kind,
+        description.format
+    );
+}
+
+pub fn log_end(identity: &Identity, record: &AuditRecord) {
+    pgrx::log!(
+        "export_system: export {} {}: user_id={} db_role={} kind={} format={} conversations={} skipped={} bytes={} duration_ms={}",
+        record.export_id,
+        record.status,
+        identity.user_id.as_deref().unwrap_or("-"),
+        identity.db_role,
+        record.kind,
+        record.format,
+        record.conversation_count,
+        record.skipped_count,
+        record.file_size,
+        record.duration_ms
+    );
 }

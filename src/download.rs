@@ -9,6 +9,7 @@ use pgrx::{PgMemoryContexts, PgSqlErrorCode};
 
 use crate::audit::as_log_owner;
 use crate::error::UserError;
+use crate::pg::guc::with_pinned_search_path;
 use crate::queue::own_export;
 
 /// Parts returned one per call to the iterator, so memory holds one part.
@@ -37,10 +38,12 @@ impl Iterator for Parts {
         // copied into a Rust String, and the context is deleted when dropped.
         let content = unsafe {
             part_context.switch_to(|_| {
-                Spi::get_one_with_args::<String>(
-                    "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
-                    &[export_id.into(), part.into()],
-                )
+                with_pinned_search_path(|| {
+                    Spi::get_one_with_args::<String>(
+                        "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
+                        &[export_id.into(), part.into()],
+                    )
+                })
             })
         }
         .unwrap_or_else(|e| panic!("reading part {part} of export {export_id} failed: {e}"));

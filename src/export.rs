@@ -10,25 +10,26 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
+use pgrx::PgMemoryContexts;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgMemoryContexts};
 use serde_json::Value;
 
 use crate::audit::{self, AuditRecord, Identity};
 use crate::config::ExportConfig;
+use crate::config_json::ConfigJson;
 use crate::error::UserError;
-use crate::exporter::{self, Exporter};
-use crate::format::Rows;
+use crate::exporter::{self, ExportPipeline, Exporter};
 use crate::source::{self, ConversationSource};
 use crate::{preferences, rate_limit, settings};
 
 /// Where a streamed export's rows come from.
 pub trait RowProducer {
-    /// Append the next rows; returns false once the file is complete.
-    fn produce(&mut self, rows: &mut Rows) -> bool;
+    /// The next row of the file and how many items (conversations, records)
+    /// it carries; None once the file is complete.
+    fn next_row(&mut self) -> Option<(String, i64)>;
     /// The caller stopped reading: release what is open.
     fn close(&mut self);
-    /// Items written and skipped, for the audit row.
+    /// Items made so far, and items skipped, for the audit row.
     fn counts(&self) -> (i64, i64);
     /// Called once the last row has been returned.
     fn finished(&self, _export_id: &str) {}
@@ -41,22 +42,15 @@ pub struct ExportDescription {
     pub config: Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Reading,
-    Closing,
-    Done,
-}
-
 struct ExportRun {
     description: ExportDescription,
     identity: Identity,
     export_id: String,
     producer: Box<dyn RowProducer>,
-    rows: Rows,
-    phase: Phase,
+    done: bool,
     started: Instant,
     rows_delivered: i64,
+    items_delivered: i64,
     bytes_delivered: i64,
     shutdown_hook: Option<ShutdownHook>,
 }
@@ -68,28 +62,29 @@ struct ShutdownHook {
 }
 
 impl ExportRun {
+    /// Record the export: the audit row in the caller's transaction, and the
+    /// server-log line that no rollback can take back.
     fn audit(&self, status: &'static str, error_message: Option<String>) {
-        let (written, skipped) = self.producer.counts();
-        audit::record(
-            &self.identity,
-            &AuditRecord {
-                export_id: self.export_id.clone(),
-                kind: self.description.kind,
-                format: self.description.format,
-                config: &self.description.config,
-                status,
-                conversation_count: written,
-                skipped_count: skipped,
-                file_size: self.bytes_delivered,
-                duration_ms: self.started.elapsed().as_millis() as i64,
-                error_message,
-            },
-        );
+        let (_, skipped) = self.producer.counts();
+        let record = AuditRecord {
+            export_id: self.export_id.clone(),
+            kind: self.description.kind,
+            format: self.description.format,
+            config: &self.description.config,
+            status,
+            conversation_count: self.items_delivered,
+            skipped_count: skipped,
+            file_size: self.bytes_delivered,
+            duration_ms: self.started.elapsed().as_millis() as i64,
+            error_message,
+        };
+        audit::log_end(&self.identity, &record);
+        audit::record(&self.identity, &record);
     }
 
     /// The last row has been returned: record the export and stand down the hook.
     fn complete(&mut self) {
-        self.phase = Phase::Done;
+        self.done = true;
         self.producer.finished(&self.export_id);
         self.audit("completed", None);
         if let Some(hook) = self.shutdown_hook.take() {
@@ -103,10 +98,10 @@ impl ExportRun {
     /// The caller stopped reading (LIMIT, a closed cursor): close the source
     /// and record what was actually delivered.
     fn stop_early(&mut self) {
-        if self.phase == Phase::Done {
+        if self.done {
             return;
         }
-        self.phase = Phase::Done;
+        self.done = true;
         self.shutdown_hook = None;
         self.producer.close();
         let message = format!(
@@ -117,38 +112,27 @@ impl ExportRun {
     }
 }
 
-/// Conversations from the source cursor through the chosen format.
+/// Conversations from the source portal through the chosen format.
 struct ConversationRows {
-    source: ConversationSource,
-    exporter: Exporter,
+    pipeline: ExportPipeline,
 }
 
 impl RowProducer for ConversationRows {
-    fn produce(&mut self, rows: &mut Rows) -> bool {
-        let mut batch = Vec::new();
-        self.source.next_batch(&mut batch);
-        self.exporter.add(&batch);
-        let more = !self.source.is_exhausted();
-        if !more {
-            self.exporter.finish();
-        }
-        rows.append(&mut self.exporter.rows);
-        more
+    fn next_row(&mut self) -> Option<(String, i64)> {
+        self.pipeline.next_row()
     }
 
     fn close(&mut self) {
-        self.source.close();
+        self.pipeline.close();
     }
 
     fn counts(&self) -> (i64, i64) {
-        (
-            self.exporter.conversations_written,
-            self.exporter.skipped_count,
-        )
+        let exporter = self.pipeline.exporter();
+        (exporter.conversations_written, exporter.skipped_count)
     }
 
     fn finished(&self, export_id: &str) {
-        self.exporter.notice_skipped(export_id);
+        self.pipeline.exporter().notice_skipped(export_id);
     }
 }
 
@@ -160,21 +144,19 @@ impl Iterator for ExportStream {
 
     fn next(&mut self) -> Option<String> {
         let mut run = self.0.borrow_mut();
-        loop {
-            if let Some(row) = run.rows.pop_front() {
+        if run.done {
+            return None;
+        }
+        match run.producer.next_row() {
+            Some((row, items)) => {
                 run.rows_delivered += 1;
+                run.items_delivered += items;
                 run.bytes_delivered += row.len() as i64 + 1;
-                return Some(row);
+                Some(row)
             }
-            match run.phase {
-                Phase::Reading => {
-                    let run = &mut *run;
-                    if !run.producer.produce(&mut run.rows) {
-                        run.phase = Phase::Closing;
-                    }
-                }
-                Phase::Closing => run.complete(),
-                Phase::Done => return None,
+            None => {
+                run.complete();
+                None
             }
         }
     }
@@ -237,13 +219,17 @@ pub fn stream(
         identity,
         export_id: uuid::Uuid::new_v4().to_string(),
         producer,
-        rows: Rows::new(),
-        phase: Phase::Reading,
+        done: false,
         started,
         rows_delivered: 0,
+        items_delivered: 0,
         bytes_delivered: 0,
         shutdown_hook: None,
     }));
+    {
+        let run = run.borrow();
+        audit::log_start(&run.identity, &run.export_id, &run.description);
+    }
     // SAFETY: fcinfo is this call's; as a set-returning function it carries a
     // ReturnSetInfo whose econtext outlives the multi-call memory context that
     // pgrx runs this first call in.
@@ -262,7 +248,7 @@ pub fn stream(
 /// Export conversations as one file's rows; each row is one line of the file.
 #[pg_extern(volatile, parallel_unsafe)]
 fn export_conversations(
-    config: default!(Option<JsonB>, "'{}'"),
+    config: default!(Option<ConfigJson>, "'{}'"),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
@@ -279,8 +265,7 @@ fn export_conversations(
         config: config.to_json(),
     };
     let producer = ConversationRows {
-        source,
-        exporter: Exporter::new(config, exporter::export_date_now()),
+        pipeline: ExportPipeline::new(source, Exporter::new(config, exporter::export_date_now())),
     };
     stream(fcinfo, identity, description, Box::new(producer), started)
 }

@@ -2,12 +2,14 @@
 //! audit row records. Shared by the streaming function and background jobs, so
 //! both produce the same bytes for the same data.
 
+use std::collections::VecDeque;
+
 use pgrx::PgSqlErrorCode;
 
 use crate::config::ExportConfig;
 use crate::error::UserError;
 use crate::format::{self, ExportFormat, Rows};
-use crate::source::Conversation;
+use crate::source::{Conversation, ConversationSource};
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -17,7 +19,9 @@ pub struct Exporter {
     format: Box<dyn ExportFormat>,
     /// Rows made but not yet handed out: an opening row (CSV header, JSON
     /// envelope), one row per conversation, a closing row (JSON).
-    pub rows: Rows,
+    rows: Rows,
+    /// How many conversations each row of `rows` carries (0 or 1).
+    row_conversations: VecDeque<i64>,
     pub conversations_written: i64,
     pub skipped_count: i64,
     skipped: Vec<(String, &'static str)>,
@@ -30,10 +34,12 @@ impl Exporter {
         let mut rows = Rows::new();
         format.begin(&mut rows);
         join_rows_from(&mut rows, 0);
+        let row_conversations = rows.iter().map(|_| 0).collect();
         Exporter {
             config,
             format,
             rows,
+            row_conversations,
             conversations_written: 0,
             skipped_count: 0,
             skipped: Vec::new(),
@@ -47,6 +53,10 @@ impl Exporter {
             let first_new_row = self.rows.len();
             let written = self.format.conversation(conversation, &mut self.rows);
             join_rows_from(&mut self.rows, first_new_row);
+            // The one row a conversation releases is its own, or (for a
+            // format that holds a row) the previous conversation's.
+            self.row_conversations
+                .extend((first_new_row..self.rows.len()).map(|_| 1));
             match written {
                 Ok(()) => self.conversations_written += 1,
                 Err(skip) => {
@@ -76,14 +86,20 @@ impl Exporter {
     /// The rows that close the file.
     pub fn finish(&mut self) {
         // A held conversation is released first, as a row of its own.
-        let first_closing_row = self.rows.len() + usize::from(self.format.holds_a_row());
+        let held = usize::from(self.format.holds_a_row());
+        let first_closing_row = self.rows.len() + held;
         self.format.finish(&mut self.rows);
         join_rows_from(&mut self.rows, first_closing_row);
+        self.row_conversations.extend(std::iter::repeat_n(1, held));
+        self.row_conversations
+            .extend((first_closing_row..self.rows.len()).map(|_| 0));
     }
 
-    /// See `ExportFormat::holds_a_row`.
-    pub fn holds_a_row(&self) -> bool {
-        self.format.holds_a_row()
+    /// The next row made, with how many conversations it carries.
+    pub fn take_row(&mut self) -> Option<(String, i64)> {
+        let row = self.rows.pop_front()?;
+        let conversations = self.row_conversations.pop_front().unwrap_or(0);
+        Some((row, conversations))
     }
 
     /// One NOTICE naming the skipped conversations, if any.
@@ -128,4 +144,64 @@ fn join_rows_from(rows: &mut Rows, first: usize) {
 /// ISO 8601 UTC, milliseconds: the export date stamped into JSON documents.
 pub fn export_date_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The one export pipeline, shared by streaming, background jobs and
+/// preview: the source portal's batches through the format, as rows.
+pub struct ExportPipeline {
+    source: ConversationSource,
+    exporter: Exporter,
+    finished: bool,
+}
+
+impl ExportPipeline {
+    pub fn new(source: ConversationSource, exporter: Exporter) -> ExportPipeline {
+        ExportPipeline {
+            source,
+            exporter,
+            finished: false,
+        }
+    }
+
+    /// Read and format the next batch, and close the file once the source is
+    /// done; false when the file is complete (its rows may still be queued).
+    pub fn advance(&mut self) -> bool {
+        if self.finished {
+            return false;
+        }
+        let mut batch = Vec::new();
+        self.source.next_batch(&mut batch);
+        self.exporter.add(&batch);
+        if self.source.is_exhausted() {
+            self.exporter.finish();
+            self.finished = true;
+        }
+        !self.finished
+    }
+
+    /// The next queued row and the conversations it carries, without reading.
+    pub fn take_row(&mut self) -> Option<(String, i64)> {
+        self.exporter.take_row()
+    }
+
+    /// The next row of the file, reading as needed; None at its end.
+    pub fn next_row(&mut self) -> Option<(String, i64)> {
+        loop {
+            if let Some(row) = self.exporter.take_row() {
+                return Some(row);
+            }
+            if !self.advance() {
+                return self.exporter.take_row();
+            }
+        }
+    }
+
+    pub fn exporter(&self) -> &Exporter {
+        &self.exporter
+    }
+
+    /// Close the source early (the caller stopped reading, or a job ended).
+    pub fn close(&mut self) {
+        self.source.close();
+    }
 }

@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 use serde_json::json;
 
 use crate::config::{ExportConfig, Format};
+use crate::config_json::ConfigJson;
 use crate::error::OrRaise;
 use crate::preferences;
 use crate::queue::own_export;
@@ -40,7 +41,7 @@ fn file_info(config: &ExportConfig, date: &str, count: i64) -> JsonB {
 
 /// For an export about to run: today's date and the conversations it would hold.
 #[pg_extern(stable, parallel_unsafe)]
-fn export_file_info(config: JsonB) -> JsonB {
+fn export_file_info(config: ConfigJson) -> JsonB {
     let config = preferences::effective_config(Some(config));
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     file_info(&config, &today, count_conversations(&config))

@@ -11,9 +11,10 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::{as_log_owner, set_guc};
+use crate::audit::as_log_owner;
 use crate::config::ExportConfig;
-use crate::exporter::{self, Exporter};
+use crate::exporter::{self, ExportPipeline, Exporter};
+use crate::pg::guc::set_guc;
 use crate::settings;
 use crate::source::{self, ConversationSource};
 use crate::transaction::{self, Failure};
@@ -214,10 +215,8 @@ impl PartWriter {
 
 struct JobRun {
     job_id: String,
-    cursor_name: String,
     started: Instant,
-    source: ConversationSource,
-    exporter: Exporter,
+    pipeline: ExportPipeline,
     parts: PartWriter,
 }
 
@@ -227,8 +226,7 @@ impl JobRun {
             pgrx::error!("the stored config is no longer valid: {}", e.message)
         });
         let total = source::count_conversations(&config);
-        let cursor_name = format!("export_job_{}", job.export_id.replace('-', ""));
-        let source = ConversationSource::open_holdable(&config, &cursor_name);
+        let source = ConversationSource::open_holdable(&config);
         as_log_owner(|| {
             run_sql(
                 "UPDATE export_system.export_logs SET progress_total = $2, updated_at = now() \
@@ -238,10 +236,11 @@ impl JobRun {
         });
         JobRun {
             job_id: job.export_id.clone(),
-            cursor_name,
             started: Instant::now(),
-            source,
-            exporter: Exporter::new(config, exporter::export_date_now()),
+            pipeline: ExportPipeline::new(
+                source,
+                Exporter::new(config, exporter::export_date_now()),
+            ),
             parts: PartWriter {
                 export_id: job.export_id.clone(),
                 buffer: String::new(),
@@ -265,14 +264,8 @@ impl JobRun {
 
     /// Format and store one batch; true when the file is complete.
     fn step(&mut self) -> bool {
-        let mut batch = Vec::new();
-        self.source.next_batch(&mut batch);
-        self.exporter.add(&batch);
-        let done = self.source.is_exhausted();
-        if done {
-            self.exporter.finish();
-        }
-        while let Some(row) = self.exporter.rows.pop_front() {
+        let done = !self.pipeline.advance();
+        while let Some((row, _)) = self.pipeline.take_row() {
             self.parts.push(&row);
             self.parts.flush(false);
         }
@@ -286,7 +279,8 @@ impl JobRun {
                      WHERE export_id = $1::uuid",
                     &[
                         self.job_id.clone().into(),
-                        ((self.exporter.conversations_written + self.exporter.skipped_count)
+                        ((self.pipeline.exporter().conversations_written
+                            + self.pipeline.exporter().skipped_count)
                             as i32)
                             .into(),
                     ],
@@ -297,7 +291,8 @@ impl JobRun {
     }
 
     fn complete(&mut self) {
-        let processed = (self.exporter.conversations_written + self.exporter.skipped_count) as i32;
+        let processed = (self.pipeline.exporter().conversations_written
+            + self.pipeline.exporter().skipped_count) as i32;
         as_log_owner(|| {
             run_sql(
                 "UPDATE export_system.export_logs SET status = 'completed', completed_at = now(), \
@@ -307,8 +302,8 @@ impl JobRun {
                  WHERE export_id = $1::uuid",
                 &[
                     self.job_id.clone().into(),
-                    (self.exporter.conversations_written as i32).into(),
-                    (self.exporter.skipped_count as i32).into(),
+                    (self.pipeline.exporter().conversations_written as i32).into(),
+                    (self.pipeline.exporter().skipped_count as i32).into(),
                     self.parts.file_size.into(),
                     (self.started.elapsed().as_millis() as i64).into(),
                     processed.into(),
@@ -320,19 +315,12 @@ impl JobRun {
     }
 }
 
-/// Close the job's cursor if it is still open (it survives aborts, being held).
-fn close_cursor(cursor_name: &str) {
-    Spi::connect(|client| {
-        // Dropping the found cursor closes it.
-        let _ = client.find_cursor(cursor_name);
-    });
-}
-
-/// Record a failure (or a cancellation's aftermath) and drop the partial file.
-fn record_end(export_id: &str, cursor_name: Option<&str>, failure: Option<&Failure>) {
+/// Record a failure (or a cancellation's aftermath) and drop the partial
+/// file; the job's held portal, if open, is closed (it survives aborts).
+fn record_end(export_id: &str, pipeline: Option<&mut ExportPipeline>, failure: Option<&Failure>) {
     let result = transaction::run(|| {
-        if let Some(name) = cursor_name {
-            close_cursor(name);
+        if let Some(pipeline) = pipeline {
+            pipeline.close();
         }
         as_log_owner(|| {
             run_sql(
@@ -401,7 +389,6 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
         }
     };
     let identity = identity.expect("entered with the open transaction");
-    let cursor_name = run.cursor_name.clone();
     let outcome = loop {
         if should_stop() {
             break Outcome::Interrupted;
@@ -418,7 +405,7 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
             Ok(None) => break Outcome::Cancelled,
             Err(failure) => {
                 identity.leave();
-                record_end(&job.export_id, Some(&cursor_name), Some(&failure));
+                record_end(&job.export_id, Some(&mut run.pipeline), Some(&failure));
                 return Outcome::Failed;
             }
         }
@@ -426,17 +413,17 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
     identity.leave();
     match outcome {
         Outcome::Completed => {
-            let _ = transaction::run(|| close_cursor(&cursor_name));
+            let _ = transaction::run(|| run.pipeline.close());
             pgrx::log!(
                 "export_system: export {} completed: {} conversation(s), {} byte(s) in {} part(s), {} ms",
                 job.export_id,
-                run.exporter.conversations_written,
+                run.pipeline.exporter().conversations_written,
                 run.parts.file_size,
                 run.parts.parts_written,
                 run.started.elapsed().as_millis()
             );
         }
-        Outcome::Cancelled => record_end(&job.export_id, Some(&cursor_name), None),
+        Outcome::Cancelled => record_end(&job.export_id, Some(&mut run.pipeline), None),
         Outcome::Interrupted | Outcome::Failed => {}
     }
     outcome

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 mod audit;
 mod config;
+mod config_json;
 mod download;
 mod error;
 mod export;
@@ -12,6 +13,7 @@ mod exporter;
 mod file_name;
 mod format;
 mod job;
+mod pg;
 mod preferences;
 mod preview;
 mod query_export;
@@ -73,8 +75,7 @@ BEGIN
                 'export_system.export_file_info(jsonb), '
                 'export_system.export_file_info_for_export(uuid), '
                 'export_system.get_export_preferences(), '
-                'export_system.set_export_preferences(jsonb), '
-                'export_system.export_query(text, jsonb) TO %I', api_role);
+                'export_system.set_export_preferences(jsonb) TO %I', api_role);
         END IF;
     END LOOP;
 END

@@ -9,22 +9,26 @@ use serde_json::{Value, json};
 
 use crate::audit::as_log_owner;
 use crate::config::{self, ExportConfig};
+use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
+use crate::pg::guc::with_pinned_search_path;
 
 /// The caller's stored preferences (`{}` when none or without a JWT identity).
 fn stored() -> Value {
-    Spi::get_one::<JsonB>(
-        "SELECT preferences FROM export_system.export_preferences \
-         WHERE user_id = export_system.current_user_id()",
-    )
+    with_pinned_search_path(|| {
+        Spi::get_one::<JsonB>(
+            "SELECT preferences FROM export_system.export_preferences \
+             WHERE user_id = export_system.current_user_id()",
+        )
+    })
     .ok()
     .flatten()
     .map_or_else(|| json!({}), |json| json.0)
 }
 
 /// The effective, validated config: the given one over the caller's preferences.
-pub fn effective_config(config: Option<JsonB>) -> ExportConfig {
-    let given = config.map(|c| c.0).unwrap_or(Value::Null);
+pub fn effective_config(config: Option<ConfigJson>) -> ExportConfig {
+    let given = config.map_or(Value::Null, |c| c.into_value("the export config"));
     let given = if given.is_null() { json!({}) } else { given };
     ExportConfig::from_json(&config::with_preferences(&given, &stored())).or_raise()
 }
@@ -38,9 +42,12 @@ fn get_export_preferences() -> JsonB {
 /// Replace the caller's export preferences (format, target, include options);
 /// returns what was stored. `{}` clears them.
 #[pg_extern(volatile, parallel_unsafe)]
-fn set_export_preferences(preferences: JsonB) -> JsonB {
-    let preferences = config::validate_preferences(&preferences.0).or_raise();
-    let user_id = Spi::get_one::<String>("SELECT export_system.current_user_id()::text")
+fn set_export_preferences(preferences: ConfigJson) -> JsonB {
+    let preferences = preferences.into_value("the preferences");
+    let preferences = config::validate_preferences(&preferences).or_raise();
+    let user_id = with_pinned_search_path(|| {
+        Spi::get_one::<String>("SELECT export_system.current_user_id()::text")
+    })
         .ok()
         .flatten()
         .unwrap_or_else(|| {

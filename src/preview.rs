@@ -1,58 +1,42 @@
 //! `preview_export`: the first conversations of an export, byte-identical to
 //! the head of the full file (same rows, cut after the third conversation's
-//! last row; an export of at most three conversations is previewed whole). Not audited and not rate limited: it shows at most three
-//! conversations the caller can already read, like a list view would, and
-//! nothing leaves as a file.
+//! row; an export of at most three conversations is previewed whole). Not
+//! audited and not rate limited: it shows at most three conversations the
+//! caller can already read, like a list view would, and nothing leaves as a
+//! file. It reads only what it shows: small fetches, stopped as soon as the
+//! head is known.
 
-use pgrx::JsonB;
 use pgrx::prelude::*;
 
-use crate::exporter::{self, Exporter};
+use crate::config_json::ConfigJson;
+use crate::exporter::{self, ExportPipeline, Exporter};
 use crate::preferences;
 use crate::source::ConversationSource;
 
 pub const PREVIEW_CONVERSATIONS: i64 = 3;
 
+/// Fetch budget of a preview: rows are read in small steps, so little more
+/// than the shown conversations (and the one after them) is ever read.
+const PREVIEW_FETCH_BYTES: usize = 64 << 10;
+
 /// The head of the export `config` describes, through its third conversation.
 #[pg_extern(volatile, parallel_unsafe)]
-fn preview_export(config: default!(Option<JsonB>, "'{}'")) -> SetOfIterator<'static, String> {
+fn preview_export(config: default!(Option<ConfigJson>, "'{}'")) -> SetOfIterator<'static, String> {
     let config = preferences::effective_config(config);
-    let mut source = ConversationSource::open(&config);
-    let mut exporter = Exporter::new(config, exporter::export_date_now());
-    // Rows through the last preview conversation, once known.
-    let mut head_rows: Option<usize> = None;
-    let mut held_at: Option<usize> = None;
-    'reading: while !source.is_exhausted() {
-        let mut batch = Vec::new();
-        source.next_batch(&mut batch);
-        for conversation in &batch {
-            let written_before = exporter.conversations_written;
-            exporter.add(std::slice::from_ref(conversation));
-            if exporter.conversations_written == written_before {
-                continue; // skipped: no rows
-            }
-            if let Some(held) = held_at {
-                // The next conversation released the held row first.
-                head_rows = Some(held + 1);
-                break 'reading;
-            }
-            if exporter.conversations_written == PREVIEW_CONVERSATIONS {
-                if exporter.holds_a_row() {
-                    held_at = Some(exporter.rows.len());
-                } else {
-                    head_rows = Some(exporter.rows.len());
-                    break 'reading;
-                }
-            }
+    let source = ConversationSource::open(&config).with_batch_bytes(PREVIEW_FETCH_BYTES);
+    let mut pipeline =
+        ExportPipeline::new(source, Exporter::new(config, exporter::export_date_now()));
+    let mut head = Vec::new();
+    let mut shown = 0;
+    // Rows through the third conversation's; then the file's closing rows
+    // only if no conversation follows.
+    while let Some((row, conversations)) = pipeline.next_row() {
+        if shown == PREVIEW_CONVERSATIONS && conversations > 0 {
+            break;
         }
+        shown += conversations;
+        head.push(row);
     }
-    if head_rows.is_none() {
-        // No conversation after the preview's: the whole file is the preview.
-        exporter.finish();
-        head_rows = Some(exporter.rows.len());
-    }
-    source.close();
-    let mut rows = std::mem::take(&mut exporter.rows);
-    rows.truncate(head_rows.unwrap_or(0));
-    SetOfIterator::new(rows)
+    pipeline.close();
+    SetOfIterator::new(head)
 }

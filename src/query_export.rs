@@ -1,162 +1,154 @@
-//! `export_query(query, config)`: any read-only SELECT the caller may run,
-//! streamed as CSV, JSON, JSONL or a Markdown table and audited like any
-//! export (kind `query`). The query runs as the caller, so RLS applies, and
-//! with the transaction marked read-only while it runs, so neither the
-//! statement nor any function it calls can write.
+//! `export_query(query, config)`: an operator's read-only SELECT, streamed as
+//! CSV, JSON, JSONL or a Markdown table and audited like any export (kind
+//! `query`): the compliance CSV of the audit log from psql, or a pg_cron job.
+//!
+//! It takes SQL text, so it is never for API roles: it is granted to nobody
+//! (the owner and superusers have it), and it refuses any caller with a JWT
+//! identity or an API role, so granting it by mistake opens nothing. The
+//! transaction is marked read-only while the query runs; that guards an
+//! operator's slip, it is not a sandbox (set_config still works).
 
-use std::ffi::CStr;
 use std::time::Instant;
 
-use pgrx::JsonB;
+use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::audit::Identity;
-use crate::config::QueryExportConfig;
+use crate::config::{Format, QueryExportConfig};
+use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
 use crate::export::{self, ExportDescription, RowProducer};
 use crate::format::Rows;
-use crate::rate_limit;
+use crate::pg::identity::ReadOnlyGuard;
+use crate::pg::portal::{FetchBudget, PinnedPortal};
 use crate::table_format::{Column, JsonKind, TableWriter};
 
-const FETCH_ROWS: i64 = 500;
+/// Each fetch stops once its values hold this many bytes.
+const FETCH_BUDGET: FetchBudget = FetchBudget {
+    max_rows: 1000,
+    max_bytes: 4 << 20,
+};
 
-/// Restores the transaction's read-only flag on every exit, unwinding included.
-struct ReadOnlyGuard(bool);
-
-impl ReadOnlyGuard {
-    fn enter() -> ReadOnlyGuard {
-        // SAFETY: XactReadOnly is what `SET transaction_read_only` sets; every
-        // write path (DML, DDL, nextval, …) checks it when it runs.
-        unsafe {
-            let saved = pg_sys::XactReadOnly;
-            pg_sys::XactReadOnly = true;
-            ReadOnlyGuard(saved)
-        }
-    }
-}
-
-impl Drop for ReadOnlyGuard {
-    fn drop(&mut self) {
-        // SAFETY: restores the value saved in `enter`.
-        unsafe { pg_sys::XactReadOnly = self.0 };
-    }
-}
+/// Roles that PostgREST switches to: SQL text from them is never run.
+const API_ROLES: &[&str] = &["anon", "authenticated", "service_role", "authenticator"];
 
 struct QueryRows {
-    cursor_name: Option<String>,
-    config: QueryExportConfig,
-    writer: Option<TableWriter>,
-    rows_written: i64,
-}
-
-/// Column names and JSON kinds of the last fetch's result.
-///
-/// # Safety
-/// Inside an SPI connection, right after a fetch.
-unsafe fn columns_of(tupdesc: pg_sys::TupleDesc) -> Vec<Column> {
-    unsafe {
-        (1..=(*tupdesc).natts)
-            .map(|number| {
-                let name = pg_sys::SPI_fname(tupdesc, number);
-                Column {
-                    name: CStr::from_ptr(name).to_string_lossy().into_owned(),
-                    kind: JsonKind::for_type(pg_sys::SPI_gettypeid(tupdesc, number)),
-                }
-            })
-            .collect()
-    }
+    portal: PinnedPortal,
+    output_functions: Vec<pg_sys::Oid>,
+    writer: TableWriter,
+    is_json: bool,
+    /// Rows made but not yet returned, each with the records it carries.
+    rows: Rows,
+    row_records: std::collections::VecDeque<i64>,
+    records_written: i64,
+    finished: bool,
 }
 
 impl QueryRows {
     fn open(query: &str, config: QueryExportConfig) -> QueryRows {
-        let _read_only = ReadOnlyGuard::enter();
-        let cursor_name = Spi::connect(|client| {
-            client
-                .try_open_cursor(query, &[])
-                .map(|cursor| cursor.detach_into_name())
-        })
-        .unwrap_or_else(|e| {
-            UserError::invalid_parameter(
-                format!("export_query needs one SELECT statement: {e}"),
-                "Pass a single read-only query, such as 'SELECT * FROM export_system.export_logs'.",
-            )
-            .raise()
-        });
+        let portal = {
+            let _read_only = ReadOnlyGuard::enter();
+            PinnedPortal::open(query, &[], false)
+        };
+        let columns = portal
+            .columns()
+            .iter()
+            .map(|column| Column {
+                name: column.name.clone(),
+                kind: JsonKind::for_type(column.type_oid),
+            })
+            .collect();
+        let output_functions = portal.output_functions();
+        let is_json = config.format == Format::Json;
+        let mut writer = TableWriter::new(config, columns);
+        let mut rows = Rows::new();
+        writer.begin(&mut rows);
+        let row_records = rows.iter().map(|_| 0).collect();
         QueryRows {
-            cursor_name: Some(cursor_name),
-            config,
-            writer: None,
-            rows_written: 0,
+            portal,
+            output_functions,
+            writer,
+            is_json,
+            rows,
+            row_records,
+            records_written: 0,
+            finished: false,
+        }
+    }
+
+    /// Fetch and write the next batch of records; closes the file at the end.
+    fn advance(&mut self) {
+        let _read_only = ReadOnlyGuard::enter();
+        let Self {
+            portal,
+            output_functions,
+            writer,
+            rows,
+            row_records,
+            records_written,
+            ..
+        } = self;
+        portal.fetch(FETCH_BUDGET, &mut |row| {
+            let values: Vec<Option<String>> = output_functions
+                .iter()
+                .enumerate()
+                .map(|(index, &function)| row.output(index, function))
+                .collect();
+            let bytes = values.iter().flatten().map(String::len).sum::<usize>() + 16;
+            let before = rows.len();
+            writer.row(&values, rows);
+            row_records.extend((before..rows.len()).map(|_| 1));
+            *records_written += 1;
+            bytes
+        });
+        if self.portal.is_exhausted() {
+            let before = self.rows.len();
+            self.writer.finish(&mut self.rows);
+            // JSON releases its held last record first.
+            let held = usize::from(self.is_json && self.records_written > 0);
+            self.row_records
+                .extend((before..self.rows.len()).map(|index| i64::from(index < before + held)));
+            self.finished = true;
+            self.portal.close();
         }
     }
 }
 
 impl RowProducer for QueryRows {
-    fn produce(&mut self, rows: &mut Rows) -> bool {
-        let Some(name) = self.cursor_name.take() else {
-            return false;
-        };
-        let _read_only = ReadOnlyGuard::enter();
-        let (records, columns, name) = Spi::connect(|client| {
-            let mut cursor = client
-                .find_cursor(&name)
-                .unwrap_or_else(|e| panic!("export_query cursor {name} is gone: {e}"));
-            let fetched = cursor
-                .fetch(FETCH_ROWS)
-                .unwrap_or_else(|e| panic!("fetching query rows failed: {e}"))
-                .len();
-            // SAFETY: the tuple table of the fetch just made, read before the
-            // SPI connection (which owns it) ends.
-            let (records, columns) = unsafe {
-                let table = pg_sys::SPI_tuptable;
-                let tupdesc = (*table).tupdesc;
-                let natts = (*tupdesc).natts;
-                let records: Vec<Vec<Option<String>>> = (0..fetched)
-                    .map(|index| {
-                        pgrx::check_for_interrupts!();
-                        let tuple = *(*table).vals.add(index);
-                        (1..=natts)
-                            .map(|number| {
-                                let text = pg_sys::SPI_getvalue(tuple, tupdesc, number);
-                                (!text.is_null())
-                                    .then(|| CStr::from_ptr(text).to_string_lossy().into_owned())
-                            })
-                            .collect()
-                    })
-                    .collect();
-                (records, columns_of(tupdesc))
-            };
-            let name = (fetched as i64 == FETCH_ROWS).then(|| cursor.detach_into_name());
-            (records, columns, name)
-        });
-        let writer = self.writer.get_or_insert_with(|| {
-            let mut writer = TableWriter::new(self.config.clone(), columns);
-            writer.begin(rows);
-            writer
-        });
-        for record in &records {
-            writer.row(record, rows);
+    fn next_row(&mut self) -> Option<(String, i64)> {
+        loop {
+            if let Some(row) = self.rows.pop_front() {
+                return Some((row, self.row_records.pop_front().unwrap_or(0)));
+            }
+            if self.finished {
+                return None;
+            }
+            self.advance();
         }
-        self.rows_written += records.len() as i64;
-        self.cursor_name = name;
-        if self.cursor_name.is_none() {
-            writer.finish(rows);
-        }
-        self.cursor_name.is_some()
     }
 
     fn close(&mut self) {
-        if let Some(name) = self.cursor_name.take() {
-            Spi::connect(|client| {
-                // Dropping the found cursor closes it.
-                let _ = client.find_cursor(&name);
-            });
-        }
+        self.portal.close();
     }
 
     fn counts(&self) -> (i64, i64) {
-        (self.rows_written, 0)
+        (self.records_written, 0)
+    }
+}
+
+/// SQL text never runs for a caller PostgREST could have sent.
+fn refuse_api_callers(identity: &Identity) {
+    if identity.user_id.is_some() || API_ROLES.contains(&identity.db_role.as_str()) {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message: format!(
+                "export_query runs SQL text and is for operators, not for role {} or a JWT identity",
+                identity.db_role
+            ),
+            hint: "Use export_system.export_conversations() or queue_export() from the API; run export_query from psql or pg_cron as the owner.".into(),
+        }
+        .raise();
     }
 }
 
@@ -165,14 +157,14 @@ impl RowProducer for QueryRows {
 #[pg_extern(volatile, parallel_unsafe)]
 fn export_query(
     query: &str,
-    config: default!(Option<JsonB>, "'{}'"),
+    config: default!(Option<ConfigJson>, "'{}'"),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
-    let config_json = config.map(|c| c.0).unwrap_or(Value::Null);
+    let config_json = config.map_or(Value::Null, |c| c.into_value("the export_query config"));
     let config = QueryExportConfig::from_json(&config_json).or_raise();
     let identity = Identity::current();
-    rate_limit::check(&identity);
+    refuse_api_callers(&identity);
     let description = ExportDescription {
         kind: "query",
         format: config.format.as_str(),

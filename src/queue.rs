@@ -8,7 +8,9 @@ use serde_json::Value;
 
 use crate::audit::{Identity, as_log_owner};
 use crate::config::ExportConfig;
+use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
+use crate::pg::guc::with_pinned_search_path;
 use crate::{preferences, rate_limit, settings, worker};
 
 /// The caller's export `export_id`, or SQLSTATE P0002 when there is no such
@@ -26,8 +28,9 @@ pub struct OwnExport {
 }
 
 pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
-    let found = Spi::connect(|client| {
-        let table = client
+    let found = with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            let table = client
             .select(
                 "SELECT status, delivery, expires_at <= now(), expires_at::text, \
                         COALESCE(part_count, 0), config, \
@@ -39,24 +42,25 @@ pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
                 &[export_id.into()],
             )
             .unwrap_or_else(|e| panic!("looking up export {export_id} failed: {e}"));
-        if table.is_empty() {
-            return None;
-        }
-        let row = table.first();
-        let text = |ordinal| row.get::<String>(ordinal).ok().flatten();
-        Some(OwnExport {
-            status: text(1).unwrap_or_default(),
-            delivery: text(2).unwrap_or_default(),
-            expired: row.get::<bool>(3).ok().flatten().unwrap_or(false),
-            expires_at: text(4),
-            part_count: row.get::<i32>(5).ok().flatten().unwrap_or(0),
-            config: row
-                .get::<JsonB>(6)
-                .ok()
-                .flatten()
-                .map_or(Value::Null, |json| json.0),
-            created_at: text(7).unwrap_or_default(),
-            conversation_count: row.get::<i64>(8).ok().flatten().unwrap_or(0),
+            if table.is_empty() {
+                return None;
+            }
+            let row = table.first();
+            let text = |ordinal| row.get::<String>(ordinal).ok().flatten();
+            Some(OwnExport {
+                status: text(1).unwrap_or_default(),
+                delivery: text(2).unwrap_or_default(),
+                expired: row.get::<bool>(3).ok().flatten().unwrap_or(false),
+                expires_at: text(4),
+                part_count: row.get::<i32>(5).ok().flatten().unwrap_or(0),
+                config: row
+                    .get::<JsonB>(6)
+                    .ok()
+                    .flatten()
+                    .map_or(Value::Null, |json| json.0),
+                created_at: text(7).unwrap_or_default(),
+                conversation_count: row.get::<i64>(8).ok().flatten().unwrap_or(0),
+            })
         })
     });
     found.unwrap_or_else(|| {
@@ -110,7 +114,7 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
 /// export_id. The config is validated now, with the same errors as
 /// export_conversations().
 #[pg_extern(volatile, parallel_unsafe)]
-fn queue_export(config: default!(Option<JsonB>, "'{}'")) -> pgrx::Uuid {
+fn queue_export(config: default!(Option<ConfigJson>, "'{}'")) -> pgrx::Uuid {
     enqueue(&preferences::effective_config(config))
 }
 
@@ -162,17 +166,19 @@ fn retry_export(export_id: pgrx::Uuid) -> pgrx::Uuid {
 /// how many were started.
 #[pg_extern(volatile, parallel_unsafe)]
 fn run_queued_exports() -> i32 {
-    let (waiting, database) = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT (SELECT count(*) FROM export_system.export_logs \
+    let (waiting, database) = with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT (SELECT count(*) FROM export_system.export_logs \
                          WHERE status IN ('queued', 'processing') AND delivery = 'background'), \
                         current_database()::text",
-                Some(1),
-                &[],
-            )
-            .and_then(|table| table.first().get_two::<i64, String>())
-            .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
+                    Some(1),
+                    &[],
+                )
+                .and_then(|table| table.first().get_two::<i64, String>())
+                .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
+        })
     });
     let wanted = (waiting.unwrap_or(0) as usize).min(settings::workers().max(1));
     worker::launch_queue_runners(&database.unwrap_or_default(), wanted) as i32

@@ -3,40 +3,63 @@
 //! preview, which is not audited, never does). Superusers and roles that
 //! bypass RLS (Supabase's service_role) are exempt, as are callers without a
 //! JWT identity (psql, pg_cron).
+//!
+//! The check is serialised per user by a transaction-level advisory lock, held
+//! until the export's transaction ends: a concurrent export of the same user
+//! waits for it and then counts its audit row, so parallel calls cannot all
+//! pass a check none of them has been counted in yet.
 
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
 use crate::audit::Identity;
 use crate::error::UserError;
+use crate::pg::guc::with_pinned_search_path;
 use crate::settings;
+
+/// First key of the per-user rate-limit advisory locks ("RATE").
+const RATE_LOCK_SPACE: i32 = 0x5241_5445;
 
 /// Raise SQLSTATE 53400 if the caller has used up this hour's exports.
 pub fn check(identity: &Identity) {
     let (Some(limit), Some(user_id)) = (settings::rate_limit(), identity.user_id.as_ref()) else {
         return;
     };
-    let (exempt, used, next_allowed) = Spi::get_three_with_args::<bool, i64, String>(
-        "SELECT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r \
-                 WHERE r.rolname = current_user), \
-                (SELECT count(*) FROM export_system.export_logs \
-                 WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour'), \
-                (SELECT pg_catalog.to_char((\"timestamp\" + interval '1 hour') AT TIME ZONE 'UTC', \
-                                           'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                 FROM export_system.export_logs \
-                 WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour' \
-                 ORDER BY \"timestamp\" DESC OFFSET $2 - 1 LIMIT 1)",
-        &[user_id.clone().into(), limit.into()],
-    )
-    .unwrap_or_else(|e| panic!("checking the export rate limit failed: {e}"));
-    if exempt.unwrap_or(false) || used.unwrap_or(0) < limit {
+    let (exempt, used, next_allowed) = with_pinned_search_path(|| {
+        let exempt = Spi::get_one::<bool>(
+            "SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r \
+             WHERE r.rolname = current_user",
+        )
+        .unwrap_or_else(|e| panic!("checking the export rate limit failed: {e}"))
+        .unwrap_or(false);
+        if exempt {
+            return (true, 0, None);
+        }
+        Spi::run_with_args(
+            "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+            &[RATE_LOCK_SPACE.into(), user_id.clone().into()],
+        )
+        .unwrap_or_else(|e| panic!("locking the export rate limit failed: {e}"));
+        let (used, next_allowed) = Spi::get_two_with_args::<i64, String>(
+            "SELECT (SELECT count(*) FROM export_system.export_logs \
+                     WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour'), \
+                    (SELECT to_char((\"timestamp\" + interval '1 hour') AT TIME ZONE 'UTC', \
+                                    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                     FROM export_system.export_logs \
+                     WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour' \
+                     ORDER BY \"timestamp\" DESC OFFSET $2 - 1 LIMIT 1)",
+            &[user_id.clone().into(), limit.into()],
+        )
+        .unwrap_or_else(|e| panic!("checking the export rate limit failed: {e}"));
+        (false, used.unwrap_or(0), next_allowed)
+    });
+    if exempt || used < limit {
         return;
     }
     UserError {
         code: PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
         message: format!(
-            "export rate limit reached: {} exports in the last hour, at most {limit} allowed",
-            used.unwrap_or(0)
+            "export rate limit reached: {used} exports in the last hour, at most {limit} allowed"
         ),
         hint: format!(
             "The next export is allowed at {} (export_system.rate_limit exports per rolling hour). Previews do not count.",

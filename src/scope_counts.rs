@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 use serde_json::{Value, json};
 
 use crate::config::{Filters, Scope};
+use crate::config_json::ConfigJson;
 use crate::preferences;
 use crate::settings;
 use crate::source::count_conversations;
@@ -14,7 +15,7 @@ use crate::source::count_conversations;
 /// Counts per scope with the config's filters and limit; `selected` is NULL
 /// unless the config names conversation_ids, `filtered` NULL without filters.
 #[pg_extern(stable, parallel_unsafe)]
-fn scope_counts(config: default!(Option<JsonB>, "'{}'")) -> JsonB {
+fn scope_counts(config: default!(Option<ConfigJson>, "'{}'")) -> JsonB {
     let config = preferences::effective_config(config);
     let count_as = |scope: Scope| {
         let mut scoped = config.clone();

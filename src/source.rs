@@ -1,15 +1,16 @@
 //! Reading conversations as the caller: one parameterised query, opened once as
-//! a cursor and fetched in batches, so Row Level Security decides what is seen
-//! and memory holds one batch at a time however large the export.
-
-use std::ffi::{CString, c_char};
+//! a pinned portal and fetched in batches bounded in bytes, so Row Level
+//! Security decides what is seen and memory holds one batch at a time however
+//! large the export or its values. Every operator, function and type in the
+//! generated SQL is schema-qualified: it runs under the caller's search_path.
 
 use chrono::{DateTime, SecondsFormat};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use serde_json::Value;
 
 use crate::config::{ExportConfig, Scope, SortColumn, SortDirection};
+use crate::format::StoredJson;
+use crate::pg::portal::{FetchBudget, PinnedPortal, Row};
 
 /// One conversation with its turns, as the formats see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +22,7 @@ pub struct Conversation {
     pub tier: String,
     pub category: Vec<String>,
     pub quality_score: Option<f64>,
-    pub quality_metrics: Option<Value>,
+    pub quality_metrics: Option<StoredJson>,
     pub persona: Option<String>,
     pub emotion: Option<String>,
     pub topic: Option<String>,
@@ -29,7 +30,7 @@ pub struct Conversation {
     pub token_count: i32,
     pub parent_id: Option<String>,
     pub parent_type: Option<String>,
-    pub review_history: Value,
+    pub review_history: StoredJson,
     /// ISO 8601, UTC.
     pub created_at: String,
     /// ISO 8601, UTC.
@@ -45,19 +46,25 @@ pub struct Turn {
     pub token_count: Option<i32>,
 }
 
-/// Rows per fetch are sized to about this many bytes, so a batch of 1 MB
-/// messages stays as small in memory as a batch of one-line ones.
-const TARGET_BATCH_BYTES: usize = 4 << 20;
-const MIN_FETCH_ROWS: i64 = 8;
-const MAX_FETCH_ROWS: i64 = 2000;
-const FIRST_FETCH_ROWS: i64 = 200;
+/// One fetch holds about this many bytes of rows, however large its values:
+/// the receiver stops the fetch once they add up to it.
+const BATCH_BYTES: usize = 4 << 20;
+const BATCH_ROWS: i64 = 5000;
 
-/// The SELECT list; `row_to_conversation` and `row_to_turn` read it by ordinal.
-const COLUMNS: &str = "c.id::text, c.conversation_id, c.title, c.status, c.tier, c.category, \
-    c.quality_score::float8, c.quality_metrics, c.persona, c.emotion, c.topic, c.total_turns, \
-    c.token_count, c.parent_id::text, c.parent_type, c.review_history, c.created_at, c.updated_at, \
-    t.turn_number, t.role, t.content, t.token_count";
-const FIRST_TURN_COLUMN: usize = 19;
+/// The SELECT list, every column named so rows are decoded by name and
+/// type (checked once per query against the portal's tuple descriptor).
+/// jsonb is read as its text, so it reaches the file exactly as stored.
+const COLUMNS: &str = "c.id::pg_catalog.text AS id, c.conversation_id::pg_catalog.text AS conversation_id, \
+    c.title::pg_catalog.text AS title, c.status::pg_catalog.text AS status, c.tier::pg_catalog.text AS tier, \
+    c.category::pg_catalog.text[] AS category, c.quality_score::pg_catalog.float8 AS quality_score, \
+    c.quality_metrics::pg_catalog.text AS quality_metrics, c.persona::pg_catalog.text AS persona, \
+    c.emotion::pg_catalog.text AS emotion, c.topic::pg_catalog.text AS topic, \
+    c.total_turns::pg_catalog.int4 AS total_turns, c.token_count::pg_catalog.int4 AS token_count, \
+    c.parent_id::pg_catalog.text AS parent_id, c.parent_type::pg_catalog.text AS parent_type, \
+    c.review_history::pg_catalog.text AS review_history, \
+    c.created_at::pg_catalog.timestamptz AS created_at, c.updated_at::pg_catalog.timestamptz AS updated_at, \
+    t.turn_number::pg_catalog.int4 AS turn_number, t.role::pg_catalog.text AS turn_role, \
+    t.content::pg_catalog.text AS turn_content, t.token_count::pg_catalog.int4 AS turn_token_count";
 
 /// SQL text plus its arguments. Values only ever travel as arguments; the
 /// text is assembled from constants and whitelisted identifiers.
@@ -94,21 +101,28 @@ pub fn conversation_conditions(
 ) -> Vec<String> {
     let mut conditions = Vec::new();
     match config.scope {
-        Scope::Approved => conditions.push("c.status = 'approved'".to_string()),
+        Scope::Approved => conditions
+            .push("c.status OPERATOR(pg_catalog.=) 'approved'::pg_catalog.text".to_string()),
         Scope::Selected => {
             let ids: Vec<String> = config
                 .conversation_ids
                 .iter()
                 .map(|id| id.to_string())
                 .collect();
-            conditions.push(format!("c.id = ANY ({}::uuid[])", query.arg(ids)));
+            conditions.push(format!(
+                "c.id OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.uuid[])",
+                query.arg(ids)
+            ));
         }
         Scope::All | Scope::Filtered => {}
     }
     let f = &config.filters;
     let mut any_of = |column: &str, values: Vec<String>, query: &mut ConversationQuery| {
         if !values.is_empty() {
-            conditions.push(format!("{column} = ANY ({}::text[])", query.arg(values)));
+            conditions.push(format!(
+                "{column}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.text[])",
+                query.arg(values)
+            ));
         }
     };
     any_of(
@@ -126,25 +140,31 @@ pub fn conversation_conditions(
     any_of("c.topic", f.topic.clone(), query);
     if !f.category.is_empty() {
         conditions.push(format!(
-            "c.category && {}::text[]",
+            "c.category::pg_catalog.text[] OPERATOR(pg_catalog.&&) {}::pg_catalog.text[]",
             query.arg(f.category.clone())
         ));
     }
     if let Some(min) = f.quality_min {
-        conditions.push(format!("c.quality_score >= {}::numeric", query.arg(min)));
+        conditions.push(format!(
+            "c.quality_score::pg_catalog.numeric OPERATOR(pg_catalog.>=) {}::pg_catalog.numeric",
+            query.arg(min)
+        ));
     }
     if let Some(max) = f.quality_max {
-        conditions.push(format!("c.quality_score <= {}::numeric", query.arg(max)));
+        conditions.push(format!(
+            "c.quality_score::pg_catalog.numeric OPERATOR(pg_catalog.<=) {}::pg_catalog.numeric",
+            query.arg(max)
+        ));
     }
     if let Some(from) = &f.created_from {
         conditions.push(format!(
-            "c.created_at >= {}::timestamptz",
+            "c.created_at::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) {}::pg_catalog.timestamptz",
             query.arg(from.clone())
         ));
     }
     if let Some(to) = &f.created_to {
         conditions.push(format!(
-            "c.created_at <= {}::timestamptz",
+            "c.created_at::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) {}::pg_catalog.timestamptz",
             query.arg(to.clone())
         ));
     }
@@ -152,15 +172,20 @@ pub fn conversation_conditions(
         // strpos, not LIKE: the search text is literal, never a pattern.
         let needle = query.arg(search.clone());
         conditions.push(format!(
-            "(strpos(lower(c.title), lower({needle})) > 0 OR EXISTS (\
+            "(pg_catalog.strpos(pg_catalog.lower(c.title::pg_catalog.text), pg_catalog.lower({needle}::pg_catalog.text)) \
+                OPERATOR(pg_catalog.>) 0 OR EXISTS (\
                 SELECT 1 FROM export_system.conversation_turns st \
-                WHERE st.conversation_id = c.id AND strpos(lower(st.content), lower({needle})) > 0))"
+                WHERE st.conversation_id OPERATOR(pg_catalog.=) c.id \
+                  AND pg_catalog.strpos(pg_catalog.lower(st.content::pg_catalog.text), pg_catalog.lower({needle}::pg_catalog.text)) \
+                      OPERATOR(pg_catalog.>) 0))"
         ));
     }
     conditions
 }
 
 /// The matching conversations in export order, with the `limit` applied.
+/// Ordering uses each type's default btree operator class, which
+/// search_path cannot change.
 fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, String) {
     let conditions = conversation_conditions(config, query);
     let where_clause = if conditions.is_empty() {
@@ -177,7 +202,7 @@ fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, S
         sort_expression(config.sort.by)
     );
     let limit = match config.limit {
-        Some(limit) => format!("LIMIT {}", query.arg(limit)),
+        Some(limit) => format!("LIMIT {}::pg_catalog.int8", query.arg(limit)),
         None => String::new(),
     };
     let conversations = format!(
@@ -196,7 +221,7 @@ pub fn export_query(config: &ExportConfig) -> ConversationQuery {
     let (conversations, order) = selection(config, &mut query);
     query.sql = format!(
         "SELECT {COLUMNS} FROM ({conversations}) c \
-         LEFT JOIN export_system.conversation_turns t ON t.conversation_id = c.id \
+         LEFT JOIN export_system.conversation_turns t ON t.conversation_id OPERATOR(pg_catalog.=) c.id \
          ORDER BY {order}, t.turn_number"
     );
     query
@@ -209,7 +234,7 @@ pub fn count_conversations(config: &ExportConfig) -> i64 {
         args: Vec::new(),
     };
     let (conversations, _) = selection(config, &mut query);
-    let sql = format!("SELECT count(*) FROM ({conversations}) c");
+    let sql = format!("SELECT pg_catalog.count(*) FROM ({conversations}) c");
     Spi::connect(|client| {
         client
             .select(sql.as_str(), Some(1), &query.args)
@@ -234,227 +259,210 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
         })
 }
 
-/// One fetched row, deformed once with heap_deform_tuple: reading the columns
-/// one by one would walk the tuple from its start for each of them.
-struct Row<'a> {
-    values: &'a [pg_sys::Datum],
-    nulls: &'a [bool],
-    types: &'a [pg_sys::Oid],
+/// Where each column of the export query is, found by name and checked for
+/// its type once, when the portal opens.
+struct Layout {
+    id: usize,
+    conversation_id: usize,
+    title: usize,
+    status: usize,
+    tier: usize,
+    category: usize,
+    quality_score: usize,
+    quality_metrics: usize,
+    persona: usize,
+    emotion: usize,
+    topic: usize,
+    total_turns: usize,
+    token_count: usize,
+    parent_id: usize,
+    parent_type: usize,
+    review_history: usize,
+    created_at: usize,
+    updated_at: usize,
+    turn_number: usize,
+    turn_role: usize,
+    turn_content: usize,
+    turn_token_count: usize,
 }
 
-/// Column `ordinal` (1-based). Converted in the current (SPI) memory context,
-/// so detoasted copies are freed with the batch, not kept to the end of the
-/// transaction.
-fn column<T: FromDatum>(row: &Row, ordinal: usize) -> Option<T> {
-    let index = ordinal - 1;
-    // SAFETY: value, null flag and type come from the same deformed tuple.
-    unsafe { T::from_polymorphic_datum(row.values[index], row.nulls[index], row.types[index]) }
-}
+impl Layout {
+    fn of(portal: &PinnedPortal) -> Layout {
+        let text = |name| portal.column_index(name, pg_sys::TEXTOID);
+        let int4 = |name| portal.column_index(name, pg_sys::INT4OID);
+        let timestamptz = |name| portal.column_index(name, pg_sys::TIMESTAMPTZOID);
+        Layout {
+            id: text("id"),
+            conversation_id: text("conversation_id"),
+            title: text("title"),
+            status: text("status"),
+            tier: text("tier"),
+            category: portal.column_index("category", pg_sys::TEXTARRAYOID),
+            quality_score: portal.column_index("quality_score", pg_sys::FLOAT8OID),
+            quality_metrics: text("quality_metrics"),
+            persona: text("persona"),
+            emotion: text("emotion"),
+            topic: text("topic"),
+            total_turns: int4("total_turns"),
+            token_count: int4("token_count"),
+            parent_id: text("parent_id"),
+            parent_type: text("parent_type"),
+            review_history: text("review_history"),
+            created_at: timestamptz("created_at"),
+            updated_at: timestamptz("updated_at"),
+            turn_number: int4("turn_number"),
+            turn_role: text("turn_role"),
+            turn_content: text("turn_content"),
+            turn_token_count: int4("turn_token_count"),
+        }
+    }
 
-fn json_column(row: &Row, ordinal: usize) -> Option<Value> {
-    column::<pgrx::JsonB>(row, ordinal).map(|json| json.0)
-}
+    fn conversation(&self, row: &Row, id: String) -> Conversation {
+        Conversation {
+            id,
+            conversation_id: row.text(self.conversation_id).unwrap_or_default(),
+            title: row.text(self.title),
+            status: row.text(self.status).unwrap_or_default(),
+            tier: row.text(self.tier).unwrap_or_default(),
+            category: row
+                .text_array(self.category)
+                .unwrap_or_default()
+                .into_iter()
+                .flatten()
+                .collect(),
+            quality_score: row.float8(self.quality_score),
+            quality_metrics: row
+                .text(self.quality_metrics)
+                .map(|text| StoredJson::from_jsonb_text(&text)),
+            persona: row.text(self.persona),
+            emotion: row.text(self.emotion),
+            topic: row.text(self.topic),
+            total_turns: row.int4(self.total_turns).unwrap_or_default(),
+            token_count: row.int4(self.token_count).unwrap_or_default(),
+            parent_id: row.text(self.parent_id),
+            parent_type: row.text(self.parent_type),
+            review_history: row
+                .text(self.review_history)
+                .map_or_else(StoredJson::empty_array, |text| {
+                    StoredJson::from_jsonb_text(&text)
+                }),
+            created_at: row
+                .timestamptz(self.created_at)
+                .map(iso8601)
+                .unwrap_or_default(),
+            updated_at: row
+                .timestamptz(self.updated_at)
+                .map(iso8601)
+                .unwrap_or_default(),
+            turns: Vec::new(),
+        }
+    }
 
-fn row_to_conversation(row: &Row, id: String) -> Conversation {
-    Conversation {
-        id,
-        conversation_id: column(row, 2).unwrap_or_default(),
-        title: column(row, 3),
-        status: column(row, 4).unwrap_or_default(),
-        tier: column(row, 5).unwrap_or_default(),
-        category: column::<Vec<Option<String>>>(row, 6)
-            .unwrap_or_default()
-            .into_iter()
-            .flatten()
-            .collect(),
-        quality_score: column(row, 7),
-        quality_metrics: json_column(row, 8),
-        persona: column(row, 9),
-        emotion: column(row, 10),
-        topic: column(row, 11),
-        total_turns: column(row, 12).unwrap_or_default(),
-        token_count: column(row, 13).unwrap_or_default(),
-        parent_id: column(row, 14),
-        parent_type: column(row, 15),
-        review_history: json_column(row, 16).unwrap_or(Value::Array(Vec::new())),
-        created_at: column(row, 17).map(iso8601).unwrap_or_default(),
-        updated_at: column(row, 18).map(iso8601).unwrap_or_default(),
-        turns: Vec::new(),
+    /// The turn on this row, or None for a conversation without turns (LEFT JOIN).
+    fn turn(&self, row: &Row) -> Option<Turn> {
+        let turn_number = row.int4(self.turn_number)?;
+        Some(Turn {
+            turn_number,
+            role: row.text(self.turn_role).unwrap_or_default(),
+            content: row.text(self.turn_content).unwrap_or_default(),
+            token_count: row.int4(self.turn_token_count),
+        })
     }
 }
 
-/// The turn on this row, or None for a conversation without turns (LEFT JOIN).
-fn row_to_turn(row: &Row) -> Option<Turn> {
-    let turn_number: i32 = column(row, FIRST_TURN_COLUMN)?;
-    Some(Turn {
-        turn_number,
-        role: column(row, FIRST_TURN_COLUMN + 1).unwrap_or_default(),
-        content: column(row, FIRST_TURN_COLUMN + 2).unwrap_or_default(),
-        token_count: column(row, FIRST_TURN_COLUMN + 3),
-    })
+/// The bytes a decoded row holds, for the fetch budget.
+fn row_bytes(conversation_started: Option<&Conversation>, turn: Option<&Turn>) -> usize {
+    let header = conversation_started.map_or(0, |c| {
+        c.conversation_id.len()
+            + c.title.as_ref().map_or(0, String::len)
+            + c.quality_metrics
+                .as_ref()
+                .map_or(0, |json| json.as_str().len())
+            + c.review_history.as_str().len()
+            + 256
+    });
+    header + turn.map_or(0, |t| t.content.len() + t.role.len() + 64)
 }
 
-fn turn_bytes(turn: &Turn) -> usize {
-    turn.content.len() + turn.role.len() + 64
-}
-
-/// A cursor over the export query, read batch by batch across calls.
+/// The export query's portal, read batch by batch across calls.
 pub struct ConversationSource {
-    cursor_name: Option<String>,
+    portal: PinnedPortal,
+    layout: Layout,
     /// The conversation whose turns may continue in the next batch.
     pending: Option<Conversation>,
-    fetch_rows: i64,
+    budget: FetchBudget,
 }
 
 impl ConversationSource {
-    /// Open the cursor as the current user. Errors in the query (including
+    /// Open the portal as the current user. Errors in the query (including
     /// permission errors) are raised here, before any row is returned.
     pub fn open(config: &ExportConfig) -> ConversationSource {
+        Self::open_portal(config, false)
+    }
+
+    /// Open the portal WITH HOLD, so it outlives this transaction: at commit
+    /// Postgres runs the query to the end into a spill-to-disk store, as the
+    /// current user, and later transactions read it from there. One snapshot
+    /// for the whole export, however many transactions read it.
+    pub fn open_holdable(config: &ExportConfig) -> ConversationSource {
+        Self::open_portal(config, true)
+    }
+
+    fn open_portal(config: &ExportConfig, holdable: bool) -> ConversationSource {
         let query = export_query(config);
-        let cursor_name = Spi::connect(|client| {
-            client
-                .try_open_cursor(query.sql.as_str(), &query.args)
-                .unwrap_or_else(|e| panic!("opening the export cursor failed: {e}"))
-                .detach_into_name()
-        });
+        let portal = PinnedPortal::open(&query.sql, &query.args, holdable);
+        let layout = Layout::of(&portal);
         ConversationSource {
-            cursor_name: Some(cursor_name),
+            portal,
+            layout,
             pending: None,
-            fetch_rows: FIRST_FETCH_ROWS,
+            budget: FetchBudget {
+                max_rows: BATCH_ROWS,
+                max_bytes: BATCH_BYTES,
+            },
         }
     }
 
-    /// Open the cursor WITH HOLD under `name`, so it outlives this transaction:
-    /// at commit Postgres runs the query to the end into a spill-to-disk store,
-    /// as the current user, and later transactions read it from there. One
-    /// snapshot for the whole export, however many transactions read it.
-    pub fn open_holdable(config: &ExportConfig, name: &str) -> ConversationSource {
-        let query = export_query(config);
-        let cursor_name = CString::new(name).expect("cursor names have no NUL");
-        let sql = CString::new(query.sql).expect("the export query has no NUL");
-        let mut types: Vec<pg_sys::Oid> = query.args.iter().map(|arg| arg.oid()).collect();
-        let mut values: Vec<pg_sys::Datum> = query
-            .args
-            .iter()
-            .map(|arg| {
-                arg.datum()
-                    .map_or(pg_sys::Datum::from(0), |d| d.sans_lifetime())
-            })
-            .collect();
-        let nulls: Vec<c_char> = query
-            .args
-            .iter()
-            .map(|arg| if arg.datum().is_none() { b'n' } else { b' ' } as c_char)
-            .collect();
-        Spi::connect(|_client| {
-            // SAFETY: inside an SPI connection; the arrays outlive the call,
-            // which copies the parameters into the portal.
-            let portal = unsafe {
-                pg_sys::SPI_cursor_open_with_args(
-                    cursor_name.as_ptr(),
-                    sql.as_ptr(),
-                    types.len() as i32,
-                    types.as_mut_ptr(),
-                    values.as_mut_ptr(),
-                    nulls.as_ptr(),
-                    false,
-                    (pg_sys::CURSOR_OPT_HOLD | pg_sys::CURSOR_OPT_NO_SCROLL) as i32,
-                )
-            };
-            assert!(!portal.is_null(), "opening the export cursor {name} failed");
-        });
-        ConversationSource {
-            cursor_name: Some(name.to_string()),
-            pending: None,
-            fetch_rows: FIRST_FETCH_ROWS,
-        }
+    /// A smaller byte budget per fetch, for callers that read only the head.
+    pub fn with_batch_bytes(mut self, max_bytes: usize) -> ConversationSource {
+        self.budget.max_bytes = max_bytes;
+        self
     }
 
     pub fn is_exhausted(&self) -> bool {
-        self.cursor_name.is_none() && self.pending.is_none()
+        self.portal.is_exhausted() && self.pending.is_none()
     }
 
     /// Fetch one batch; complete conversations are appended to `out`.
     pub fn next_batch(&mut self, out: &mut Vec<Conversation>) {
-        let Some(name) = self.cursor_name.take() else {
+        if self.portal.is_exhausted() {
             out.extend(self.pending.take());
             return;
-        };
-        let fetch_rows = self.fetch_rows;
-        let mut pending = self.pending.take();
-        let (fetched, bytes, name) = Spi::connect(|client| {
-            let mut cursor = client
-                .find_cursor(&name)
-                .unwrap_or_else(|e| panic!("export cursor {name} is gone: {e}"));
-            let fetched = cursor
-                .fetch(fetch_rows)
-                .unwrap_or_else(|e| panic!("fetching export rows failed: {e}"))
-                .len();
-            let mut bytes: usize = 0;
-            // SAFETY: the tuple table the fetch just filled, read before the SPI
-            // connection that owns it ends.
-            unsafe {
-                let table = pg_sys::SPI_tuptable;
-                if fetched > 0 {
-                    let tupdesc = (*table).tupdesc;
-                    let columns = (*tupdesc).natts;
-                    let types: Vec<pg_sys::Oid> = (1..=columns)
-                        .map(|number| pg_sys::SPI_gettypeid(tupdesc, number))
-                        .collect();
-                    let mut values = vec![pg_sys::Datum::from(0); columns as usize];
-                    let mut nulls = vec![false; columns as usize];
-                    for &tuple in std::slice::from_raw_parts((*table).vals, fetched) {
-                        pgrx::check_for_interrupts!();
-                        pg_sys::heap_deform_tuple(
-                            tuple,
-                            tupdesc,
-                            values.as_mut_ptr(),
-                            nulls.as_mut_ptr(),
-                        );
-                        let row = Row {
-                            values: &values,
-                            nulls: &nulls,
-                            types: &types,
-                        };
-                        let id: String = column(&row, 1).unwrap_or_default();
-                        if pending.as_ref().is_none_or(|c| c.id != id) {
-                            out.extend(pending.take());
-                            pending = Some(row_to_conversation(&row, id));
-                        }
-                        if let (Some(conversation), Some(turn)) =
-                            (pending.as_mut(), row_to_turn(&row))
-                        {
-                            bytes += turn_bytes(&turn);
-                            conversation.turns.push(turn);
-                        }
-                    }
-                }
-            }
-            let fetched = fetched as i64;
-            let name = (fetched == fetch_rows).then(|| cursor.detach_into_name());
-            (fetched, bytes, name)
-        });
-        self.cursor_name = name;
-        if self.cursor_name.is_none() {
-            out.extend(pending.take());
         }
-        self.pending = pending;
-        if fetched > 0 {
-            let average = (bytes / fetched as usize).max(1);
-            self.fetch_rows =
-                ((TARGET_BATCH_BYTES / average) as i64).clamp(MIN_FETCH_ROWS, MAX_FETCH_ROWS);
+        let layout = &self.layout;
+        let pending = &mut self.pending;
+        self.portal.fetch(self.budget, &mut |row| {
+            let id = row.text(layout.id).unwrap_or_default();
+            let mut started = false;
+            if pending.as_ref().is_none_or(|c| c.id != id) {
+                out.extend(pending.take());
+                *pending = Some(layout.conversation(row, id));
+                started = true;
+            }
+            let conversation = pending.as_mut().expect("set above");
+            let turn = layout.turn(row);
+            let bytes = row_bytes(started.then_some(&*conversation), turn.as_ref());
+            conversation.turns.extend(turn);
+            bytes
+        });
+        if self.portal.is_exhausted() {
+            out.extend(self.pending.take());
         }
     }
 
-    /// Close the cursor early (the caller stopped reading). Safe to call when
-    /// the cursor is already gone, e.g. dropped by the end of its transaction.
+    /// Close the portal early (the caller stopped reading).
     pub fn close(&mut self) {
         self.pending = None;
-        if let Some(name) = self.cursor_name.take() {
-            Spi::connect(|client| {
-                // Dropping the found cursor closes it.
-                let _ = client.find_cursor(&name);
-            });
-        }
+        self.portal.close();
     }
 }

@@ -7,7 +7,7 @@ use pgrx::pg_sys;
 
 use crate::config::{Format, QueryExportConfig};
 use crate::format::csv_records::CsvRecords;
-use crate::format::{Rows, escape_line_separators};
+use crate::format::{Rows, StoredJson, escape_line_separators};
 
 /// How a column's text output becomes JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,11 +150,10 @@ impl TableWriter {
     }
 }
 
-/// json/jsonb output is JSON already; re-serialized compactly so it stays on one line.
+/// json/jsonb output is JSON already; compacted (never re-parsed into numbers)
+/// so it stays on one line with every digit kept.
 fn json_text(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .map(|value| value.to_string())
-        .unwrap_or_else(|_| serde_json::to_string(text).expect("strings serialize"))
+    StoredJson::from_jsonb_text(text).as_str().to_string()
 }
 
 /// A table cell shows its text as itself: pipes and backslashes escaped, line

@@ -12,6 +12,7 @@ use pgrx::prelude::*;
 use pgrx::{PgAtomic, pg_shmem_init};
 
 use crate::job::{self, Outcome};
+use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
 use crate::retention;
 use crate::settings::{self, MAX_WORKERS};
 use crate::transaction;
@@ -146,6 +147,13 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
         settings::database()
     };
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    // Jobs and cleanup resolve names only in pg_catalog: no schema a tenant
+    // can write is ever on this process's path.
+    set_guc(
+        "search_path",
+        PINNED_SEARCH_PATH,
+        pg_sys::GucAction::GUC_ACTION_SET,
+    );
     let slot = (index >= 0).then(|| &WORKER_PIDS.get()[index as usize]);
     if let Some(slot) = slot {
         // SAFETY: MyProcPid is set for every backend.

@@ -248,7 +248,8 @@ def test_execute_is_never_granted_to_anon_or_public(sample_db):
                                            WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE') AS public_execute
         FROM pg_proc p WHERE p.pronamespace = 'export_system'::regnamespace""")
     assert rows
-    owner_only = {"cleanup_expired", "run_queued_exports"}  # maintenance, for pg_cron
+    # Maintenance for pg_cron, and export_query, which takes SQL text.
+    owner_only = {"cleanup_expired", "run_queued_exports", "export_query"}
     for name, anon, authenticated, public in rows:
         assert not anon and not public, name
         assert authenticated == (name not in owner_only), name

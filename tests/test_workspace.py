@@ -371,9 +371,14 @@ def test_preferences_need_a_signed_in_user_and_cannot_be_written_directly(api):
 
 # --- export_query -----------------------------------------------------------------------------------
 
-def export_query(api, query, config, sub=ALICE, role="authenticated"):
-    return rpc(api, "export_query", QUERY_ARGS, {"query": query, "config": config}, returns_set=True,
-               sub=sub, role=role)
+def export_query(db, query, config, role=None):
+    """export_query as operators run it: psql or pg_cron, as the owner or a
+    role the owner granted it to (never an API role: see test_security.py)."""
+    with admin_connect(db) as conn:
+        if role:
+            conn.execute(f"SET ROLE {role}")
+        return [r[0] for r in conn.execute("SELECT export_system.export_query(%s, %s)",
+                                           (query, json.dumps(config))).fetchall()]
 
 
 TITLES = "SELECT conversation_id, title, quality_score, total_turns, category, quality_metrics " \
@@ -381,24 +386,24 @@ TITLES = "SELECT conversation_id, title, quality_score, total_turns, category, q
 
 
 def test_export_query_formats_read_back_with_independent_parsers(api, db):
-    expected = fetch_rows(db, TITLES.replace("ORDER BY", "WHERE user_id = %s ORDER BY"), (ALICE,))
-    as_csv = list(csv.reader(io.StringIO(rows_to_file(export_query(api, TITLES, {"bom": False})).decode(),
+    expected = fetch_rows(db, TITLES)
+    as_csv = list(csv.reader(io.StringIO(rows_to_file(export_query(db, TITLES, {"bom": False})).decode(),
                                          newline="")))
     assert as_csv[0] == ["conversation_id", "title", "quality_score", "total_turns", "category", "quality_metrics"]
     assert [row[:2] for row in as_csv[1:]] == [[row[0], row[1] or ""] for row in expected]
-    as_jsonl = [json.loads(line) for line in export_query(api, TITLES, {"format": "jsonl"})]
+    as_jsonl = [json.loads(line) for line in export_query(db, TITLES, {"format": "jsonl"})]
     assert [(r["conversation_id"], r["title"], r["total_turns"], r["quality_metrics"]) for r in as_jsonl] == \
            [(row[0], row[1], row[3], row[5]) for row in expected]
     assert all(isinstance(r["total_turns"], int) for r in as_jsonl)
-    as_json = json.loads(rows_to_file(export_query(api, TITLES, {"format": "json"})))
+    as_json = json.loads(rows_to_file(export_query(db, TITLES, {"format": "json"})))
     assert as_json == as_jsonl
-    table = export_query(api, TITLES, {"format": "markdown"})
+    table = export_query(db, TITLES, {"format": "markdown"})
     assert table[0] == "| conversation\\_id | title | quality\\_score | total\\_turns | category | quality\\_metrics |"
     assert len(table) == len(expected) + 2 and all(row.startswith("| ") and row.endswith(" |") for row in table)
 
 
-def test_export_query_is_audited_with_its_kind(empty_log, api):
-    rows = export_query(api, "SELECT 1 AS one UNION ALL SELECT 2", {"format": "csv", "bom": False})
+def test_export_query_is_audited_with_its_kind(empty_log):
+    rows = export_query(empty_log, "SELECT 1 AS one UNION ALL SELECT 2", {"format": "csv", "bom": False})
     assert rows == ["one", "1", "2"]
     kind, count, size, config = fetch_rows(empty_log, "SELECT kind, conversation_count, file_size, config "
                                                       "FROM export_system.export_logs")[0]
@@ -409,10 +414,11 @@ def test_export_query_is_audited_with_its_kind(empty_log, api):
 def test_compliance_can_export_their_own_audit_log_as_csv(empty_log, api):
     rpc_export(api, {"limit": 1}, sub=ALICE)
     rpc_export(api, {"limit": 1}, sub=BOB)
-    rows = export_query(api, "SELECT export_id, \"timestamp\", format, status, conversation_count, file_size "
-                             "FROM export_system.export_logs ORDER BY \"timestamp\"", {"format": "csv"}, sub=ALICE)
+    rows = export_query(empty_log, "SELECT export_id, user_id, \"timestamp\", format, status, conversation_count, "
+                                   "file_size FROM export_system.export_logs ORDER BY \"timestamp\"", {"format": "csv"})
     parsed = list(csv.DictReader(io.StringIO(rows_to_file(rows).decode("utf-8-sig"), newline="")))
-    assert len(parsed) == 1 and parsed[0]["format"] == "jsonl"
+    assert {row["user_id"] for row in parsed} == {ALICE, BOB}
+    assert all(row["format"] == "jsonl" for row in parsed)
 
 
 @pytest.mark.parametrize("query", [
@@ -426,23 +432,29 @@ def test_export_query_refuses_writes_and_nothing_is_written(api, db, query):
     before = owned(db, ALICE)
     with admin_connect(db) as conn:
         conn.execute("DELETE FROM export_system.export_preferences")
-    state, _, _ = error_of(lambda: export_query(api, query, {}))
-    # read-only transaction, not allowed in a read-only query, not a single query
-    assert state in ("25006", "0A000", "42P11"), state
+    state, _, _ = error_of(lambda: export_query(db, query, {}))
+    # read-only transaction, not allowed in a read-only query, not a single
+    # query; preferences belong to a signed-in user, and an operator is none
+    assert state in ("25006", "0A000", "42P11", "42501"), state
     assert owned(db, ALICE) == before
     assert fetch_rows(db, "SELECT count(*) FROM export_system.export_preferences") == [(0,)]
     assert fetch_rows(db, "SELECT count(*) FROM export_system.conversations WHERE title = 'x'") == [(0,)]
 
 
-def test_export_query_runs_under_rls(api, db):
-    ids = {row.split(",")[0] for row in export_query(api, "SELECT user_id FROM export_system.conversations",
-                                                     {"bom": False})[1:]}
-    assert ids == {ALICE}
-    assert export_query(api, "SELECT user_id FROM export_system.conversations", {"bom": False}, sub=None) == \
-        ["user_id"]
-    everyone = export_query(api, "SELECT DISTINCT user_id FROM export_system.conversations", {"bom": False},
-                            role="service_role")
-    assert len(everyone) == 4
+def test_export_query_runs_under_rls_as_its_caller(db):
+    with admin_connect(db) as conn:
+        conn.execute("DROP ROLE IF EXISTS compliance_auditor")
+        conn.execute("CREATE ROLE compliance_auditor")
+        conn.execute("GRANT USAGE ON SCHEMA export_system TO compliance_auditor")
+        conn.execute("GRANT SELECT ON export_system.conversations TO compliance_auditor")
+        conn.execute("GRANT EXECUTE ON FUNCTION export_system.export_query(text, jsonb), "
+                     "export_system.current_user_id() TO compliance_auditor")
+    query = "SELECT DISTINCT user_id FROM export_system.conversations"
+    # A role without a JWT identity owns no conversations: RLS shows none.
+    assert export_query(db, query, {"bom": False}, role="compliance_auditor") == ["user_id"]
+    # The owner bypasses RLS: everyone's.
+    owners = fetch_rows(db, query)
+    assert sorted(export_query(db, query, {"bom": False})[1:]) == sorted(str(row[0]) for row in owners)
 
 
 # --- status ---------------------------------------------------------------------------------------

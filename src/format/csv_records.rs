@@ -12,8 +12,29 @@ use csv::{QuoteStyle, Terminator, Writer, WriterBuilder};
 
 use crate::config::LineEnding;
 
-/// Characters that make a spreadsheet treat a cell as a formula.
-const FORMULA_TRIGGERS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+/// Characters that make a spreadsheet treat a cell as a formula (OWASP), and
+/// the full-width forms spreadsheets normalise to them.
+const FORMULA_TRIGGERS: &[char] = &['=', '+', '-', '@', '＝', '＋', '－', '＠'];
+
+/// Whether a spreadsheet could evaluate `cell`: it starts with a tab or CR,
+/// or its first character past any whitespace, control characters, BOM or
+/// zero-width characters is a formula trigger.
+fn looks_like_formula(cell: &str) -> bool {
+    if cell.starts_with(['\t', '\r']) {
+        return true;
+    }
+    let invisible = |c: &char| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '\u{feff}' | '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}'
+            )
+    };
+    cell.chars()
+        .find(|c| !invisible(c))
+        .is_some_and(|c| FORMULA_TRIGGERS.contains(&c))
+}
 
 pub struct CsvRecords {
     writer: Writer<RecordBuffer>,
@@ -54,7 +75,7 @@ impl CsvRecords {
 
     /// A leading apostrophe makes a formula-looking cell plain text (when guarding).
     pub fn guard<'a>(&self, cell: Cow<'a, str>) -> Cow<'a, str> {
-        if self.formula_guard && cell.starts_with(FORMULA_TRIGGERS) {
+        if self.formula_guard && looks_like_formula(&cell) {
             Cow::Owned(format!("'{cell}"))
         } else {
             cell
@@ -84,5 +105,34 @@ impl CsvRecords {
         let mut bytes = std::mem::take(&mut *self.buffer.borrow_mut());
         bytes.pop();
         String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_formula;
+
+    #[test]
+    fn guards_what_spreadsheets_evaluate() {
+        for cell in [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            " =1",
+            "\n=1",
+            "\u{feff}=1",
+            "＝1",
+            "＋1",
+            "\u{200b}@x",
+            "\u{7}=1",
+        ] {
+            assert!(looks_like_formula(cell), "{cell:?} is not guarded");
+        }
+        for cell in ["", "plain", "a=b", " text", "1-2", "e-mail"] {
+            assert!(!looks_like_formula(cell), "{cell:?} is guarded");
+        }
     }
 }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ExportFormat, Rows, Skip, escape_line_separators, exported_content, insert_optional_metadata,
+    ExportFormat, MetaValue, Metadata, Rows, Skip, escape_line_separators, exported_content,
+    insert_optional_metadata,
 };
 use crate::config::{ExportConfig, Include};
 use crate::source::Conversation;
@@ -62,22 +63,22 @@ struct TurnOut<'a> {
     token_count: Option<i32>,
 }
 
-fn metadata(conversation: &Conversation, include: &Include) -> Value {
-    let mut metadata = Map::new();
-    metadata.insert("persona".into(), json!(conversation.persona));
-    metadata.insert("emotion".into(), json!(conversation.emotion));
-    metadata.insert("topic".into(), json!(conversation.topic));
-    metadata.insert("category".into(), json!(conversation.category));
-    metadata.insert("total_turns".into(), json!(conversation.total_turns));
-    metadata.insert("token_count".into(), json!(conversation.token_count));
+fn metadata(conversation: &Conversation, include: &Include) -> Metadata {
+    let mut metadata = Metadata::new();
+    metadata.insert("persona", json!(conversation.persona).into());
+    metadata.insert("emotion", json!(conversation.emotion).into());
+    metadata.insert("topic", json!(conversation.topic).into());
+    metadata.insert("category", json!(conversation.category).into());
+    metadata.insert("total_turns", json!(conversation.total_turns).into());
+    metadata.insert("token_count", json!(conversation.token_count).into());
     insert_optional_metadata(&mut metadata, conversation, include);
     if include.quality_scores {
         metadata.insert(
-            "quality_metrics".into(),
-            json!(conversation.quality_metrics),
+            "quality_metrics",
+            conversation.quality_metrics.clone().into(),
         );
     }
-    Value::Object(metadata)
+    metadata
 }
 
 /// Indent every line of `text` by `depth` levels of two spaces.
@@ -117,16 +118,16 @@ impl ExportFormat for Json {
             .iter()
             .map(|t| exported_content(&t.content, full))
             .collect();
-        let mut object = Map::new();
+        let mut object = Metadata::new();
         object.insert(
-            "conversation_id".into(),
-            json!(conversation.conversation_id),
+            "conversation_id",
+            json!(conversation.conversation_id).into(),
         );
-        object.insert("title".into(), json!(conversation.title));
-        object.insert("status".into(), json!(conversation.status));
-        object.insert("tier".into(), json!(conversation.tier));
+        object.insert("title", json!(conversation.title).into());
+        object.insert("status", json!(conversation.status).into());
+        object.insert("tier", json!(conversation.tier).into());
         object.insert(
-            "turns".into(),
+            "turns",
             serde_json::to_value(
                 conversation
                     .turns
@@ -139,12 +140,16 @@ impl ExportFormat for Json {
                     })
                     .collect::<Vec<_>>(),
             )
-            .expect("turns serialize"),
+            .expect("turns serialize")
+            .into(),
         );
         if self.include.metadata {
-            object.insert("metadata".into(), metadata(conversation, &self.include));
+            object.insert(
+                "metadata",
+                MetaValue::Object(metadata(conversation, &self.include)),
+            );
         }
-        let text = self.to_text(&Value::Object(object));
+        let text = self.to_text(&object);
 
         self.count += 1;
         self.total_turns += conversation.turns.len() as i64;

@@ -1,9 +1,11 @@
 //! JSONL: one fine-tuning example per line, in the chosen target's dialect.
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::{ExportFormat, Rows, Skip, exported_content, insert_optional_metadata, json_line};
+use super::{
+    ExportFormat, Metadata, Rows, Skip, exported_content, insert_optional_metadata, json_line,
+};
 use crate::config::{ExportConfig, Include, Target};
 use crate::source::{Conversation, Turn};
 
@@ -31,7 +33,7 @@ struct Message<'a> {
 struct OpenAiExample<'a> {
     messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
+    metadata: Option<Metadata>,
 }
 
 #[derive(Serialize)]
@@ -40,7 +42,7 @@ struct AnthropicExample<'a> {
     system: Option<String>,
     messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
+    metadata: Option<Metadata>,
 }
 
 #[derive(Serialize)]
@@ -53,18 +55,18 @@ struct ShareGptMessage<'a> {
 struct ShareGptExample<'a> {
     conversations: Vec<ShareGptMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Value>,
+    metadata: Option<Metadata>,
 }
 
 /// The seeds' JSONL metadata object: identity always, the rest per include flags.
-pub fn training_metadata(conversation: &Conversation, include: &Include) -> Value {
-    let mut metadata = Map::new();
+pub fn training_metadata(conversation: &Conversation, include: &Include) -> Metadata {
+    let mut metadata = Metadata::new();
     metadata.insert(
-        "conversation_id".into(),
-        json!(conversation.conversation_id),
+        "conversation_id",
+        json!(conversation.conversation_id).into(),
     );
-    metadata.insert("title".into(), json!(conversation.title));
-    metadata.insert("tier".into(), json!(conversation.tier));
+    metadata.insert("title", json!(conversation.title).into());
+    metadata.insert("tier", json!(conversation.tier).into());
     insert_optional_metadata(&mut metadata, conversation, include);
     for (key, value) in [
         ("persona", &conversation.persona),
@@ -72,10 +74,10 @@ pub fn training_metadata(conversation: &Conversation, include: &Include) -> Valu
         ("topic", &conversation.topic),
     ] {
         if let Some(value) = value {
-            metadata.insert(key.into(), json!(value));
+            metadata.insert(key, json!(value).into());
         }
     }
-    Value::Object(metadata)
+    metadata
 }
 
 fn check_contents(turns: &[Turn]) -> Result<(), Skip> {

@@ -3,7 +3,10 @@
 //! unless the format itself needs multi-line records (CSV cells).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
 use crate::source::Conversation;
@@ -13,6 +16,9 @@ pub mod csv_records;
 mod json;
 mod jsonl;
 mod markdown;
+pub mod stored_json;
+
+pub use stored_json::StoredJson;
 
 /// Rows produced but not yet returned.
 pub type Rows = VecDeque<String>;
@@ -46,29 +52,55 @@ pub fn for_config(config: &ExportConfig, export_date: String) -> Box<dyn ExportF
     }
 }
 
+/// A JSON object of metadata, keys in byte order; stored jsonb values in it
+/// are written verbatim.
+pub type Metadata = BTreeMap<&'static str, MetaValue>;
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum MetaValue {
+    Json(Value),
+    Stored(StoredJson),
+    Object(Metadata),
+}
+
+impl From<Value> for MetaValue {
+    fn from(value: Value) -> MetaValue {
+        MetaValue::Json(value)
+    }
+}
+
+impl From<Option<StoredJson>> for MetaValue {
+    fn from(value: Option<StoredJson>) -> MetaValue {
+        value.map_or(MetaValue::Json(Value::Null), MetaValue::Stored)
+    }
+}
+
 /// The metadata every JSON dialect shares, per include flags: quality score,
 /// timestamps, review history, parent references.
 pub fn insert_optional_metadata(
-    metadata: &mut serde_json::Map<String, serde_json::Value>,
+    metadata: &mut Metadata,
     conversation: &Conversation,
     include: &crate::config::Include,
 ) {
-    use serde_json::json;
     if include.quality_scores {
-        metadata.insert("quality_score".into(), json!(conversation.quality_score));
+        metadata.insert("quality_score", json!(conversation.quality_score).into());
     }
     if include.timestamps {
-        metadata.insert("created_at".into(), json!(conversation.created_at));
-        metadata.insert("updated_at".into(), json!(conversation.updated_at));
+        metadata.insert("created_at", json!(conversation.created_at).into());
+        metadata.insert("updated_at", json!(conversation.updated_at).into());
     }
     if include.approval_history {
-        metadata.insert("review_history".into(), conversation.review_history.clone());
+        metadata.insert(
+            "review_history",
+            MetaValue::Stored(conversation.review_history.clone()),
+        );
     }
     if include.parent_references
         && (conversation.parent_id.is_some() || conversation.parent_type.is_some())
     {
-        metadata.insert("parent_id".into(), json!(conversation.parent_id));
-        metadata.insert("parent_type".into(), json!(conversation.parent_type));
+        metadata.insert("parent_id", json!(conversation.parent_id).into());
+        metadata.insert("parent_type", json!(conversation.parent_type).into());
     }
 }
 
