@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Every test: Rust unit tests and #[pg_test]s through cargo pgrx, then the
+# Every test: formatting and lints, Rust unit tests and #[pg_test]s through cargo pgrx, then the
 # SQL-level suite (tests/*.py) against a throwaway cluster with Supabase's roles.
 source "$(dirname "$0")/common.sh"
 
 install_dependencies
 install_python_tools
+
+log "cargo fmt --check and clippy"
+(cd "$REPO_ROOT" && cargo fmt --check && cargo clippy --features pg$PG_VERSION --all-targets -- -D warnings)
 
 log "Rust unit tests and #[pg_test]s"
 PGRX_TEST_DATA=$REPO_ROOT/.pgdata/pgrx-test

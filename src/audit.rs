@@ -7,7 +7,8 @@ use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::export::ExportDescription;
-use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc, with_pinned_search_path};
+use crate::pg::guc::with_pinned_search_path;
+use crate::pg::identity::IdentityGuard;
 
 /// Who ran an export, read once at its start.
 #[derive(Debug, Clone)]
@@ -66,34 +67,12 @@ fn log_owner() -> pg_sys::Oid {
 }
 
 /// Run `write` as the owner of the audit table with search_path pinned, the
-/// way a SECURITY DEFINER function would; both are restored afterwards (and by
-/// Postgres itself if `write` raises an error). Every change to the extension's
-/// own tables (audit rows, jobs, stored files) goes through here.
+/// way a SECURITY DEFINER function would; both are restored afterwards, on
+/// every exit. Every change to the extension's own tables (audit rows, jobs,
+/// stored files) goes through here.
 pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
-    let owner = log_owner();
-    let mut saved_user = pg_sys::InvalidOid;
-    let mut saved_context: i32 = 0;
-    // SAFETY: plain calls into the backend's user-id and GUC machinery, paired
-    // exactly as fmgr_security_definer pairs them.
-    let nest_level = unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-        let nest_level = pg_sys::NewGUCNestLevel();
-        set_guc(
-            "search_path",
-            PINNED_SEARCH_PATH,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-        );
-        let restricted =
-            (pg_sys::SECURITY_LOCAL_USERID_CHANGE | pg_sys::SECURITY_RESTRICTED_OPERATION) as i32;
-        pg_sys::SetUserIdAndSecContext(owner, saved_context | restricted);
-        nest_level
-    };
-    let result = write();
-    unsafe {
-        pg_sys::SetUserIdAndSecContext(saved_user, saved_context);
-        pg_sys::AtEOXact_GUC(true, nest_level);
-    }
-    result
+    let _owner = IdentityGuard::as_owner(log_owner());
+    write()
 }
 
 pub fn record(identity: &Identity, record: &AuditRecord) {

@@ -435,15 +435,15 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
             _ => unreachable!("canonical_entries admits only FILTER_KEYS"),
         }
     }
-    if let (Some(min), Some(max)) = (filters.quality_min, filters.quality_max) {
-        if min > max {
-            return Err(UserError::invalid_parameter(
-                format!(
-                    "export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"
-                ),
-                "quality_min must be less than or equal to quality_max.",
-            ));
-        }
+    if let (Some(min), Some(max)) = (filters.quality_min, filters.quality_max)
+        && min > max
+    {
+        return Err(UserError::invalid_parameter(
+            format!(
+                "export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"
+            ),
+            "quality_min must be less than or equal to quality_max.",
+        ));
     }
     Ok(filters)
 }

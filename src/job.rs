@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::audit::as_log_owner;
 use crate::config::ExportConfig;
 use crate::exporter::{self, ExportPipeline, Exporter};
-use crate::pg::guc::set_guc;
+use crate::pg::identity::IdentityGuard;
 use crate::settings;
 use crate::source::{self, ConversationSource};
 use crate::transaction::{self, Failure};
@@ -130,50 +130,15 @@ pub fn claim_next() -> Option<ClaimedJob> {
 
 /// The job owner's identity, in force from opening the query to the last
 /// batch, so Row Level Security sees exactly what the owner would see.
-struct JobIdentity {
-    saved_user: pg_sys::Oid,
-    saved_context: i32,
-}
-
-fn set_session_guc(name: &str, value: &str) {
-    set_guc(name, value, pg_sys::GucAction::GUC_ACTION_SET);
-}
-
-impl JobIdentity {
-    fn enter(db_role: &str, jwt_claims: &str) -> JobIdentity {
-        let role: pg_sys::Oid = Spi::get_one_with_args(
-            "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1",
-            &[db_role.into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            pgrx::error!("the role {db_role} that queued this export no longer exists")
-        });
-        let mut saved_user = pg_sys::InvalidOid;
-        let mut saved_context = 0;
-        // SAFETY: the same switch SET ROLE-less SECURITY DEFINER calls make;
-        // `leave` restores it, also after an aborted transaction.
-        unsafe {
-            pg_sys::GetUserIdAndSecContext(&mut saved_user, &mut saved_context);
-            pg_sys::SetUserIdAndSecContext(
-                role,
-                saved_context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-            );
-        }
-        set_session_guc("request.jwt.claim.sub", "");
-        set_session_guc("request.jwt.claims", jwt_claims);
-        JobIdentity {
-            saved_user,
-            saved_context,
-        }
-    }
-
-    fn leave(self) {
-        // SAFETY: restores what `enter` saved.
-        unsafe { pg_sys::SetUserIdAndSecContext(self.saved_user, self.saved_context) };
-        set_session_guc("request.jwt.claims", "");
-    }
+fn enter_job_identity(db_role: &str, jwt_claims: &str) -> IdentityGuard {
+    let role: pg_sys::Oid = Spi::get_one_with_args(
+        "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1",
+        &[db_role.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| pgrx::error!("the role {db_role} that queued this export no longer exists"));
+    IdentityGuard::as_job_owner(role, jwt_claims)
 }
 
 /// Rows gathered into stored parts of about PART_TARGET_BYTES.
@@ -375,42 +340,45 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
     }
     let mut identity = None;
     let opened = transaction::run(|| {
-        identity = Some(JobIdentity::enter(&job.db_role, &job.jwt_claims));
+        identity = Some(enter_job_identity(&job.db_role, &job.jwt_claims));
         JobRun::open(job)
     });
     let mut run = match opened {
         Ok(run) => run,
         Err(failure) => {
-            if let Some(identity) = identity {
-                identity.leave();
-            }
+            drop(identity); // record the failure as the worker, not as the owner
             record_end(&job.export_id, None, Some(&failure));
             return Outcome::Failed;
         }
     };
-    let identity = identity.expect("entered with the open transaction");
-    let outcome = loop {
-        if should_stop() {
-            break Outcome::Interrupted;
-        }
-        match transaction::run(|| {
-            if run.is_cancelled() {
-                None
-            } else {
-                Some(run.step())
+    let ended = {
+        // The owner's identity lasts exactly as long as this block.
+        let _identity = identity.expect("entered with the open transaction");
+        loop {
+            if should_stop() {
+                break Ok(Outcome::Interrupted);
             }
-        }) {
-            Ok(Some(true)) => break Outcome::Completed,
-            Ok(Some(false)) => continue,
-            Ok(None) => break Outcome::Cancelled,
-            Err(failure) => {
-                identity.leave();
-                record_end(&job.export_id, Some(&mut run.pipeline), Some(&failure));
-                return Outcome::Failed;
+            match transaction::run(|| {
+                if run.is_cancelled() {
+                    None
+                } else {
+                    Some(run.step())
+                }
+            }) {
+                Ok(Some(true)) => break Ok(Outcome::Completed),
+                Ok(Some(false)) => continue,
+                Ok(None) => break Ok(Outcome::Cancelled),
+                Err(failure) => break Err(failure),
             }
         }
     };
-    identity.leave();
+    let outcome = match ended {
+        Ok(outcome) => outcome,
+        Err(failure) => {
+            record_end(&job.export_id, Some(&mut run.pipeline), Some(&failure));
+            return Outcome::Failed;
+        }
+    };
     match outcome {
         Outcome::Completed => {
             let _ = transaction::run(|| run.pipeline.close());

@@ -20,7 +20,7 @@ use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
 use crate::export::{self, ExportDescription, RowProducer};
 use crate::format::Rows;
-use crate::pg::identity::ReadOnlyGuard;
+use crate::pg::identity::IdentityGuard;
 use crate::pg::portal::{FetchBudget, PinnedPortal};
 use crate::table_format::{Column, JsonKind, TableWriter};
 
@@ -48,7 +48,7 @@ struct QueryRows {
 impl QueryRows {
     fn open(query: &str, config: QueryExportConfig) -> QueryRows {
         let portal = {
-            let _read_only = ReadOnlyGuard::enter();
+            let _read_only = IdentityGuard::read_only();
             PinnedPortal::open(query, &[], false)
         };
         let columns = portal
@@ -79,7 +79,7 @@ impl QueryRows {
 
     /// Fetch and write the next batch of records; closes the file at the end.
     fn advance(&mut self) {
-        let _read_only = ReadOnlyGuard::enter();
+        let _read_only = IdentityGuard::read_only();
         let Self {
             portal,
             output_functions,

@@ -129,7 +129,7 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
     let cancelled_by = Identity::current().db_role;
     as_log_owner(|| {
         Spi::connect_mut(|client| {
-            client
+            !client
                 .update(
                     "UPDATE export_system.export_logs SET status = 'cancelled', updated_at = now(), \
                        completed_at = now(), error_message = 'cancelled by ' || $2 \
@@ -137,9 +137,7 @@ fn cancel_export(export_id: pgrx::Uuid) -> bool {
                     None,
                     &[export_id.into(), cancelled_by.into()],
                 )
-                .unwrap_or_else(|e| panic!("cancelling export {export_id} failed: {e}"))
-                .len()
-                > 0
+                .unwrap_or_else(|e| panic!("cancelling export {export_id} failed: {e}")).is_empty()
         })
     })
 }

@@ -102,10 +102,10 @@ impl Markdown {
         bullet("ID", &c.conversation_id);
         bullet("Status", &c.status);
         bullet("Tier", &c.tier);
-        if include.quality_scores {
-            if let Some(score) = c.quality_score {
-                bullet("Quality Score", &score.to_string());
-            }
+        if include.quality_scores
+            && let Some(score) = c.quality_score
+        {
+            bullet("Quality Score", &score.to_string());
         }
         for (label, value) in [
             ("Persona", &c.persona),
@@ -123,10 +123,10 @@ impl Markdown {
             bullet("Created", &c.created_at);
             bullet("Updated", &c.updated_at);
         }
-        if include.parent_references {
-            if let (Some(kind), Some(id)) = (&c.parent_type, &c.parent_id) {
-                bullet("Parent", &format!("{kind} {id}"));
-            }
+        if include.parent_references
+            && let (Some(kind), Some(id)) = (&c.parent_type, &c.parent_id)
+        {
+            bullet("Parent", &format!("{kind} {id}"));
         }
         if include.approval_history {
             bullet("Review History", &c.review_history.to_string());
