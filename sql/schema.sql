@@ -129,8 +129,16 @@ CREATE INDEX idx_export_logs_timestamp ON export_system.export_logs ("timestamp"
 CREATE INDEX idx_export_logs_status ON export_system.export_logs (status);
 CREATE INDEX idx_export_logs_format ON export_system.export_logs (format);
 CREATE INDEX idx_export_logs_expires_at ON export_system.export_logs (expires_at) WHERE status = 'completed';
+-- The queue: background exports a worker may run (queued, or processing with
+-- a runner that died). Defined once; the index, export_metrics and the
+-- worker's claim (src/audit/status.rs) all use it.
+CREATE FUNCTION export_system.in_queue(status text, delivery text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN status OPERATOR(pg_catalog.=) ANY (ARRAY['queued', 'processing'])
+   AND delivery OPERATOR(pg_catalog.=) 'background';
+
 CREATE INDEX idx_export_logs_job_queue ON export_system.export_logs (created_at, export_id)
-    WHERE status IN ('queued', 'processing') AND delivery = 'background';
+    WHERE export_system.in_queue(status, delivery);
 
 -- Background jobs ------------------------------------------------------------------
 -- Who a queued export runs as. Internal: no role but the owner can read it.

@@ -255,7 +255,7 @@ BEGIN
                         FROM (SELECT COALESCE(user_id::text, 'role:' || db_role) AS who, count(*) AS n
                               FROM window_rows GROUP BY 1) s) END,
         'queue_depth', (SELECT count(*) FROM export_system.export_logs
-                        WHERE status IN ('queued', 'processing') AND delivery = 'background'),
+                        WHERE export_system.in_queue(status, delivery)),
         'stored_bytes', (SELECT COALESCE(sum(octet_length(content)), 0) FROM export_system.export_files))
     INTO result
     FROM finished f;

@@ -1,41 +1,33 @@
 //! export_system: export reviewed chat conversations as LoRA fine-tuning data,
 //! inside PostgreSQL, audited and under the caller's Row Level Security.
+//!
+//! `api` is the SQL API; `export` the one pipeline (source → formats → audit)
+//! shared by streaming, jobs and preview; `formats` bytes only; `jobs` the
+//! background exports; `audit` the log and its status lifecycle; `pg` every
+//! unsafe use of the backend's internals.
 
 use pgrx::prelude::*;
 
+mod api;
 mod audit;
 mod config;
-mod config_json;
-mod download;
 mod error;
 mod export;
-mod exporter;
-mod file_name;
-mod format;
-mod job;
+mod formats;
+mod jobs;
 mod pg;
-mod preferences;
-mod preview;
-mod query_export;
-mod queue;
-mod rate_limit;
-mod retention;
-mod scope_counts;
 mod settings;
-mod source;
-mod table_format;
-mod transaction;
-mod worker;
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
 
 ::pgrx::pg_module_magic!(name, version);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    // SAFETY: a flag Postgres sets while loading shared_preload_libraries.
-    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    let preloading = pg::backend::preloading();
     settings::register(preloading);
     if preloading {
-        worker::register_resident_workers();
+        jobs::worker::register_resident_workers();
     }
 }
 
@@ -45,146 +37,7 @@ extension_sql_file!(
     name = "workspace",
     requires = ["schema"]
 );
-
-extension_sql!(
-    r#"
--- Functions are created with EXECUTE for PUBLIC; take it back, then grant the
--- user-facing ones to the Supabase API roles that exist. Never to anon.
--- cleanup_expired() and run_queued_exports() stay with the owner (pg_cron).
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA export_system FROM PUBLIC;
-DO $$
-DECLARE
-    api_role text;
-BEGIN
-    FOREACH api_role IN ARRAY ARRAY['authenticated', 'service_role'] LOOP
-        IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = api_role) THEN
-            EXECUTE pg_catalog.format(
-                'GRANT EXECUTE ON FUNCTION export_system.current_user_id(), '
-                'export_system.is_own_export(uuid, text), '
-                'export_system.export_conversations(jsonb), '
-                'export_system.queue_export(jsonb), '
-                'export_system.export_status(uuid), '
-                'export_system.download_export(uuid, integer, integer), '
-                'export_system.cancel_export(uuid), '
-                'export_system.retry_export(uuid), '
-                'export_system.export_history(jsonb), '
-                'export_system.export_metrics(interval), '
-                'export_system.sees_all_exports(), '
-                'export_system.preview_export(jsonb), '
-                'export_system.scope_counts(jsonb), '
-                'export_system.export_file_info(jsonb), '
-                'export_system.export_file_info_for_export(uuid), '
-                'export_system.get_export_preferences(), '
-                'export_system.set_export_preferences(jsonb) TO %I', api_role);
-        END IF;
-    END LOOP;
-END
-$$;
-"#,
-    name = "grants",
-    finalize
-);
-
-#[cfg(any(test, feature = "pg_test"))]
-#[pg_schema]
-mod tests {
-    use pgrx::prelude::*;
-
-    fn audit_rows() -> i64 {
-        Spi::get_one("SELECT count(*) FROM export_system.export_logs")
-            .unwrap()
-            .unwrap()
-    }
-
-    fn seed_two_conversations() {
-        Spi::run(
-            "INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier) VALUES
-               ('00000000-0000-4000-8000-000000000001', 'c1', '0000000a-0000-4000-8000-00000000000a', 'One', 'approved', 'template'),
-               ('00000000-0000-4000-8000-000000000002', 'c2', '0000000a-0000-4000-8000-00000000000a', 'Two', 'approved', 'scenario');
-             INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content) VALUES
-               ('00000000-0000-4000-8000-000000000001', 1, 'user', 'Hi \"there\"'),
-               ('00000000-0000-4000-8000-000000000001', 2, 'assistant', 'Hello'),
-               ('00000000-0000-4000-8000-000000000002', 1, 'user', 'Q'),
-               ('00000000-0000-4000-8000-000000000002', 2, 'assistant', 'A');",
-        )
-        .unwrap();
-    }
-
-    #[pg_test]
-    fn empty_export_is_audited_with_zero_counts() {
-        let rows: i64 =
-            Spi::get_one("SELECT count(*) FROM export_system.export_conversations('{}')")
-                .unwrap()
-                .unwrap();
-        assert_eq!(rows, 0);
-        let (count, size) = Spi::get_two::<i32, i64>(
-            "SELECT conversation_count, file_size FROM export_system.export_logs WHERE status = 'completed'",
-        )
-        .unwrap();
-        assert_eq!((count, size), (Some(0), Some(0)));
-    }
-
-    #[pg_test]
-    fn jsonl_rows_and_audit_agree() {
-        seed_two_conversations();
-        let first: String = Spi::get_one(
-            "SELECT r FROM export_system.export_conversations('{\"include_metadata\": false}') r LIMIT 1",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            first,
-            r#"{"messages":[{"role":"user","content":"Hi \"there\""},{"role":"assistant","content":"Hello"}]}"#
-        );
-        let (count, size) = Spi::get_two::<i32, i64>(
-            "SELECT conversation_count, file_size FROM export_system.export_logs",
-        )
-        .unwrap();
-        let expected: i64 = Spi::get_one(
-            "SELECT sum(octet_length(r) + 1)::int8 FROM export_system.export_conversations('{\"include_metadata\": false}') r",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!(count, Some(2));
-        assert_eq!(size, Some(expected));
-    }
-
-    #[pg_test]
-    fn stopping_early_records_a_cancelled_export() {
-        seed_two_conversations();
-        // A LIMIT above a lazily evaluated SRF stops it after one row.
-        Spi::run("SELECT export_system.export_conversations('{}') LIMIT 1").unwrap();
-        let (status, size) =
-            Spi::get_two::<String, i64>("SELECT status, file_size FROM export_system.export_logs")
-                .unwrap();
-        assert_eq!(status.as_deref(), Some("cancelled"));
-        assert!(size.unwrap() > 0);
-        assert_eq!(audit_rows(), 1);
-    }
-
-    #[pg_test(error = "unknown key \"fromat\" in export config")]
-    fn unknown_key_is_an_error() {
-        Spi::run("SELECT export_system.export_conversations('{\"fromat\": \"csv\"}')").unwrap();
-    }
-
-    #[pg_test]
-    fn current_user_id_follows_supabase_claims() {
-        Spi::run("SELECT set_config('request.jwt.claims', '{\"sub\": \"0000000b-0000-4000-8000-00000000000b\"}', true)").unwrap();
-        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text")
-            .unwrap()
-            .unwrap();
-        assert_eq!(id, "0000000b-0000-4000-8000-00000000000b");
-        Spi::run("SELECT set_config('request.jwt.claim.sub', '0000000a-0000-4000-8000-00000000000a', true)").unwrap();
-        let id: String = Spi::get_one("SELECT export_system.current_user_id()::text")
-            .unwrap()
-            .unwrap();
-        assert_eq!(id, "0000000a-0000-4000-8000-00000000000a");
-        Spi::run("SELECT set_config('request.jwt.claim.sub', '', true), set_config('request.jwt.claims', '', true)").unwrap();
-        let id: Option<String> =
-            Spi::get_one("SELECT export_system.current_user_id()::text").unwrap();
-        assert_eq!(id, None);
-    }
-}
+extension_sql_file!("../sql/grants.sql", name = "grants", finalize);
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

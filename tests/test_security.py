@@ -93,7 +93,7 @@ def test_export_query_granted_by_mistake_still_refuses_api_callers(db, api):
 
 def test_no_function_an_api_role_can_run_takes_sql_text(db):
     # Every function an API role may execute, with its argument types: none
-    # takes SQL text (the only text argument is is_own_export's role name).
+    # takes SQL text (the only text arguments are a role name and two status words).
     rows = fetch_rows(db, """
         SELECT r.rolname, p.oid::regprocedure::text
         FROM pg_proc p CROSS JOIN pg_roles r
@@ -101,7 +101,8 @@ def test_no_function_an_api_role_can_run_takes_sql_text(db):
           AND r.rolname = ANY (%s) AND has_function_privilege(r.oid, p.oid, 'EXECUTE')""", (API_ROLES,))
     callable_ = {signature for _, signature in rows}
     assert "export_system.export_query(text,jsonb)" not in callable_
-    assert [s for s in callable_ if "text" in s] == ["export_system.is_own_export(uuid,text)"]
+    assert sorted(s for s in callable_ if "text" in s) == [
+        "export_system.in_queue(text,text)", "export_system.is_own_export(uuid,text)"]
 
 
 def test_operators_still_export_query_results(db):

@@ -1,6 +1,11 @@
 //! Every direct use of the backend's internals: portals, GUCs, identity
 //! switches, transactions. Each unsafe block states why it is sound.
 
+pub mod backend;
 pub mod guc;
 pub mod identity;
+pub mod jsonb_arg;
+pub mod memory;
 pub mod portal;
+pub mod srf;
+pub mod transaction;

@@ -6,12 +6,16 @@ use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::Value;
 
-use crate::audit::{Identity, as_log_owner};
+use crate::audit::rate_limit;
+use crate::audit::record::Identity;
+use crate::audit::status::{self, ExportStatus};
 use crate::config::ExportConfig;
-use crate::config_json::ConfigJson;
+use crate::config::preferences;
 use crate::error::{OrRaise, UserError};
+use crate::jobs::worker;
 use crate::pg::guc::with_pinned_search_path;
-use crate::{preferences, rate_limit, settings, worker};
+use crate::pg::jsonb_arg::ConfigJson;
+use crate::settings;
 
 /// The caller's export `export_id`, or SQLSTATE P0002 when there is no such
 /// export of theirs (someone else's is indistinguishable from none).
@@ -79,33 +83,12 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
     let identity = Identity::current();
     rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
-    as_log_owner(|| {
-        Spi::connect_mut(|client| {
-            client
-                .update(
-                    "WITH logged AS ( \
-                       INSERT INTO export_system.export_logs \
-                         (export_id, user_id, db_role, format, config, status, delivery) \
-                       VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'queued', 'background') \
-                       RETURNING export_id) \
-                     INSERT INTO export_system.export_jobs (export_id, db_role, jwt_claims) \
-                     SELECT export_id, $3, \
-                            COALESCE(NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::jsonb, '{}') \
-                            || CASE WHEN $2 IS NULL THEN '{}'::jsonb \
-                                    ELSE pg_catalog.jsonb_build_object('sub', $2) END \
-                     FROM logged",
-                    None,
-                    &[
-                        export_id.clone().into(),
-                        identity.user_id.clone().into(),
-                        identity.db_role.clone().into(),
-                        config.format.as_str().into(),
-                        JsonB(config.to_json()).into(),
-                    ],
-                )
-                .unwrap_or_else(|e| panic!("queuing the export failed: {e}"));
-        })
-    });
+    status::record_queued(
+        &export_id,
+        &identity,
+        config.format.as_str(),
+        config.to_json(),
+    );
     pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, worker::wake_workers);
     pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(&export_id).unwrap().as_bytes())
 }
@@ -113,41 +96,25 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
 /// Queue an export to run in the background as the caller; returns its
 /// export_id. The config is validated now, with the same errors as
 /// export_conversations().
-#[pg_extern(volatile, parallel_unsafe)]
-fn queue_export(config: default!(Option<ConfigJson>, "'{}'")) -> pgrx::Uuid {
+pub fn queue(config: Option<ConfigJson>) -> pgrx::Uuid {
     enqueue(&preferences::effective_config(config))
 }
 
 /// Cancel a queued or running export of the caller's; true if it was
 /// cancelled now, false if it had already ended.
-#[pg_extern(volatile, parallel_unsafe)]
-fn cancel_export(export_id: pgrx::Uuid) -> bool {
+pub fn cancel(export_id: pgrx::Uuid) -> bool {
     let export = own_export(export_id);
-    if !matches!(export.status.as_str(), "queued" | "processing") {
+    if !ExportStatus::parse(&export.status).is_some_and(ExportStatus::can_be_cancelled) {
         return false;
     }
-    let cancelled_by = Identity::current().db_role;
-    as_log_owner(|| {
-        Spi::connect_mut(|client| {
-            !client
-                .update(
-                    "UPDATE export_system.export_logs SET status = 'cancelled', updated_at = now(), \
-                       completed_at = now(), error_message = 'cancelled by ' || $2 \
-                     WHERE export_id = $1 AND status IN ('queued', 'processing')",
-                    None,
-                    &[export_id.into(), cancelled_by.into()],
-                )
-                .unwrap_or_else(|e| panic!("cancelling export {export_id} failed: {e}")).is_empty()
-        })
-    })
+    status::mark_cancelled(export_id, &Identity::current().db_role)
 }
 
 /// Queue a failed, cancelled or expired export of the caller's again, with
 /// the same config; returns the new export_id.
-#[pg_extern(volatile, parallel_unsafe)]
-fn retry_export(export_id: pgrx::Uuid) -> pgrx::Uuid {
+pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
     let export = own_export(export_id);
-    if !matches!(export.status.as_str(), "failed" | "cancelled" | "expired") {
+    if !ExportStatus::parse(&export.status).is_some_and(ExportStatus::can_be_retried) {
         UserError {
             code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             message: format!("export {export_id} is {}; only failed, cancelled or expired exports can be retried", export.status),
@@ -162,22 +129,12 @@ fn retry_export(export_id: pgrx::Uuid) -> pgrx::Uuid {
 /// Start background workers that run this database's queued exports and
 /// exit; for hosts without preloaded workers, called from pg_cron. Returns
 /// how many were started.
-#[pg_extern(volatile, parallel_unsafe)]
-fn run_queued_exports() -> i32 {
+pub fn launch_queue_runners() -> i32 {
     let (waiting, database) = with_pinned_search_path(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT (SELECT count(*) FROM export_system.export_logs \
-                         WHERE status IN ('queued', 'processing') AND delivery = 'background'), \
-                        current_database()::text",
-                    Some(1),
-                    &[],
-                )
-                .and_then(|table| table.first().get_two::<i64, String>())
-                .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
-        })
+        let database = Spi::get_one::<String>("SELECT current_database()::text")
+            .unwrap_or_else(|e| panic!("reading the database name failed: {e}"));
+        (status::queue_depth(), database)
     });
-    let wanted = (waiting.unwrap_or(0) as usize).min(settings::workers().max(1));
+    let wanted = (waiting as usize).min(settings::workers().max(1));
     worker::launch_queue_runners(&database.unwrap_or_default(), wanted) as i32
 }

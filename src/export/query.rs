@@ -14,15 +14,15 @@ use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::Identity;
+use crate::audit::record::Identity;
 use crate::config::{Format, QueryExportConfig};
-use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
-use crate::export::{self, ExportDescription, RowProducer};
-use crate::format::Rows;
+use crate::export::stream::{self, ExportDescription, RowProducer};
+use crate::formats::Rows;
+use crate::formats::table::{Column, JsonKind, TableWriter};
 use crate::pg::identity::IdentityGuard;
+use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal};
-use crate::table_format::{Column, JsonKind, TableWriter};
 
 /// Each fetch stops once its values hold this many bytes.
 const FETCH_BUDGET: FetchBudget = FetchBudget {
@@ -154,10 +154,9 @@ fn refuse_api_callers(identity: &Identity) {
 
 /// Export the result of a read-only query as CSV (default), JSON, JSONL or a
 /// Markdown table; each returned row is one line of the file.
-#[pg_extern(volatile, parallel_unsafe)]
-fn export_query(
+pub fn stream_query(
     query: &str,
-    config: default!(Option<ConfigJson>, "'{}'"),
+    config: Option<ConfigJson>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
@@ -171,5 +170,5 @@ fn export_query(
         config: config.to_json(query),
     };
     let producer = QueryRows::open(query, config);
-    export::stream(fcinfo, identity, description, Box::new(producer), started)
+    stream::stream(fcinfo, identity, description, Box::new(producer), started)
 }

@@ -10,17 +10,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use pgrx::PgMemoryContexts;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::{self, AuditRecord, Identity};
+use crate::audit::rate_limit;
+use crate::audit::record::{self, AuditRecord, Identity};
+use crate::audit::status::{self, ExportStatus};
 use crate::config::ExportConfig;
-use crate::config_json::ConfigJson;
+use crate::config::preferences;
 use crate::error::UserError;
-use crate::exporter::{self, ExportPipeline, Exporter};
-use crate::source::{self, ConversationSource};
-use crate::{preferences, rate_limit, settings};
+use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::source::{self, ConversationSource};
+use crate::pg::jsonb_arg::ConfigJson;
+use crate::pg::srf::{self, EarlyStop, ShutdownHook};
+use crate::settings;
 
 /// Where a streamed export's rows come from.
 pub trait RowProducer {
@@ -55,16 +58,10 @@ struct ExportRun {
     shutdown_hook: Option<ShutdownHook>,
 }
 
-/// Our registration on the SRF's ExprContext, removed when the export ends normally.
-struct ShutdownHook {
-    econtext: *mut pg_sys::ExprContext,
-    arg: pg_sys::Datum,
-}
-
 impl ExportRun {
     /// Record the export: the audit row in the caller's transaction, and the
     /// server-log line that no rollback can take back.
-    fn audit(&self, status: &'static str, error_message: Option<String>) {
+    fn audit(&self, status: ExportStatus, error_message: Option<String>) {
         let (_, skipped) = self.producer.counts();
         let record = AuditRecord {
             export_id: self.export_id.clone(),
@@ -78,23 +75,22 @@ impl ExportRun {
             duration_ms: self.started.elapsed().as_millis() as i64,
             error_message,
         };
-        audit::log_end(&self.identity, &record);
-        audit::record(&self.identity, &record);
+        record::log_end(&self.identity, &record);
+        status::record_streamed(&self.identity, &record);
     }
 
     /// The last row has been returned: record the export and stand down the hook.
     fn complete(&mut self) {
         self.done = true;
         self.producer.finished(&self.export_id);
-        self.audit("completed", None);
+        self.audit(ExportStatus::Completed, None);
         if let Some(hook) = self.shutdown_hook.take() {
-            // SAFETY: the same (econtext, function, arg) triple we registered.
-            unsafe {
-                pg_sys::UnregisterExprContextCallback(hook.econtext, Some(stopped_early), hook.arg)
-            };
+            hook.cancel();
         }
     }
+}
 
+impl EarlyStop for ExportRun {
     /// The caller stopped reading (LIMIT, a closed cursor): close the source
     /// and record what was actually delivered.
     fn stop_early(&mut self) {
@@ -108,7 +104,7 @@ impl ExportRun {
             "the caller stopped reading after {} row(s)",
             self.rows_delivered
         );
-        self.audit("cancelled", Some(message));
+        self.audit(ExportStatus::Cancelled, Some(message));
     }
 }
 
@@ -162,30 +158,6 @@ impl Iterator for ExportStream {
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn stopped_early(arg: pg_sys::Datum) {
-    // SAFETY: `arg` points at the Rc we leaked into the SRF's multi-call memory
-    // context, which outlives this callback (ours was registered after pgrx's
-    // own shutdown callback, so it runs first).
-    let run = unsafe { &*(arg.cast_mut_ptr::<Rc<RefCell<ExportRun>>>()) };
-    let Ok(mut run) = run.try_borrow_mut() else {
-        return;
-    };
-    // Executor shutdown can run after the statement's snapshot was popped
-    // (a portal dropped at the end of a query or at COMMIT); the audit insert needs one.
-    // SAFETY: balanced push/pop within this transaction.
-    unsafe {
-        let need_snapshot = !pg_sys::ActiveSnapshotSet();
-        if need_snapshot {
-            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
-        }
-        run.stop_early();
-        if need_snapshot {
-            pg_sys::PopActiveSnapshot();
-        }
-    }
-}
-
 /// An API caller's synchronous export must fit PostgREST's limits (8 s, 1,000
 /// rows); larger ones belong in the background queue.
 fn refuse_above_async_threshold(config: &ExportConfig) {
@@ -228,26 +200,15 @@ pub fn stream(
     }));
     {
         let run = run.borrow();
-        audit::log_start(&run.identity, &run.export_id, &run.description);
+        record::log_start(&run.identity, &run.export_id, &run.description);
     }
-    // SAFETY: fcinfo is this call's; as a set-returning function it carries a
-    // ReturnSetInfo whose econtext outlives the multi-call memory context that
-    // pgrx runs this first call in.
-    unsafe {
-        let result_info = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
-        let econtext = (*result_info).econtext;
-        let shared =
-            PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(Rc::clone(&run));
-        let arg = pg_sys::Datum::from(shared);
-        pg_sys::RegisterExprContextCallback(econtext, Some(stopped_early), arg);
-        run.borrow_mut().shutdown_hook = Some(ShutdownHook { econtext, arg });
-    }
+    let hook = srf::on_early_shutdown(fcinfo, run.clone());
+    run.borrow_mut().shutdown_hook = Some(hook);
     SetOfIterator::new(ExportStream(run))
 }
 
 /// Export conversations as one file's rows; each row is one line of the file.
-#[pg_extern(volatile, parallel_unsafe)]
-fn export_conversations(
+pub fn stream_conversations(
     config: default!(Option<ConfigJson>, "'{}'"),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
@@ -265,7 +226,7 @@ fn export_conversations(
         config: config.to_json(),
     };
     let producer = ConversationRows {
-        pipeline: ExportPipeline::new(source, Exporter::new(config, exporter::export_date_now())),
+        pipeline: ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now())),
     };
     stream(fcinfo, identity, description, Box::new(producer), started)
 }

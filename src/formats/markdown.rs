@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
-use crate::source::Conversation;
+use crate::export::source::Conversation;
 
 /// Punctuation that can start or close inline Markdown anywhere in a line
 /// (all ASCII, so a byte lookup finds it).

@@ -4,6 +4,8 @@
 //! `conversationIds`, …) are accepted as aliases. Anything unknown, mistyped or
 //! out of range is rejected with SQLSTATE 22023, naming the key and the value.
 
+pub mod preferences;
+
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

@@ -6,8 +6,8 @@
 use pgrx::pg_sys;
 
 use crate::config::{Format, QueryExportConfig};
-use crate::format::csv_records::CsvRecords;
-use crate::format::{Rows, StoredJson, escape_line_separators};
+use crate::formats::csv_records::CsvRecords;
+use crate::formats::{Rows, StoredJson, escape_line_separators};
 
 /// How a column's text output becomes JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use super::{
     ExportFormat, Metadata, Rows, Skip, exported_content, insert_optional_metadata, json_line,
 };
 use crate::config::{ExportConfig, Include, Target};
-use crate::source::{Conversation, Turn};
+use crate::export::source::{Conversation, Turn};
 
 pub struct Jsonl {
     target: Target,

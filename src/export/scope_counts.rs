@@ -2,20 +2,17 @@
 //! caller and config, counted under the caller's Row Level Security, so a UI
 //! can show them before anything is exported.
 
-use pgrx::JsonB;
-use pgrx::prelude::*;
 use serde_json::{Value, json};
 
+use crate::config::preferences;
 use crate::config::{Filters, Scope};
-use crate::config_json::ConfigJson;
-use crate::preferences;
+use crate::export::source::count_conversations;
+use crate::pg::jsonb_arg::ConfigJson;
 use crate::settings;
-use crate::source::count_conversations;
 
 /// Counts per scope with the config's filters and limit; `selected` is NULL
 /// unless the config names conversation_ids, `filtered` NULL without filters.
-#[pg_extern(stable, parallel_unsafe)]
-fn scope_counts(config: default!(Option<ConfigJson>, "'{}'")) -> JsonB {
+pub fn scope_counts(config: Option<ConfigJson>) -> Value {
     let config = preferences::effective_config(config);
     let count_as = |scope: Scope| {
         let mut scoped = config.clone();
@@ -32,12 +29,12 @@ fn scope_counts(config: default!(Option<ConfigJson>, "'{}'")) -> JsonB {
     } else {
         Value::Null
     };
-    JsonB(json!({
+    json!({
         "selected": selected,
         "filtered": filtered,
         "approved": count_as(Scope::Approved),
         "all": count_as(Scope::All),
         "scope": config.scope.as_str(),
         "async_threshold": settings::async_threshold(),
-    }))
+    })
 }

@@ -7,14 +7,14 @@ use pgrx::JsonB;
 use pgrx::prelude::*;
 use serde_json::{Value, json};
 
-use crate::audit::as_log_owner;
+use crate::audit::record::as_log_owner;
 use crate::config::{self, ExportConfig};
-use crate::config_json::ConfigJson;
 use crate::error::{OrRaise, UserError};
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::jsonb_arg::ConfigJson;
 
 /// The caller's stored preferences (`{}` when none or without a JWT identity).
-fn stored() -> Value {
+pub fn stored() -> Value {
     with_pinned_search_path(|| {
         Spi::get_one::<JsonB>(
             "SELECT preferences FROM export_system.export_preferences \
@@ -33,16 +33,8 @@ pub fn effective_config(config: Option<ConfigJson>) -> ExportConfig {
     ExportConfig::from_json(&config::with_preferences(&given, &stored())).or_raise()
 }
 
-/// The caller's export preferences, `{}` when none are set.
-#[pg_extern(stable, parallel_safe)]
-fn get_export_preferences() -> JsonB {
-    JsonB(stored())
-}
-
-/// Replace the caller's export preferences (format, target, include options);
-/// returns what was stored. `{}` clears them.
-#[pg_extern(volatile, parallel_unsafe)]
-fn set_export_preferences(preferences: ConfigJson) -> JsonB {
+/// Replace the caller's export preferences; returns what was stored.
+pub fn store(preferences: ConfigJson) -> Value {
     let preferences = preferences.into_value("the preferences");
     let preferences = config::validate_preferences(&preferences).or_raise();
     let user_id = with_pinned_search_path(|| {
@@ -67,5 +59,5 @@ fn set_export_preferences(preferences: ConfigJson) -> JsonB {
         )
         .unwrap_or_else(|e| panic!("storing export preferences failed: {e}"))
     });
-    JsonB(preferences)
+    preferences
 }

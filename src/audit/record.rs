@@ -6,7 +6,8 @@
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::export::ExportDescription;
+use crate::audit::status::ExportStatus;
+use crate::export::stream::ExportDescription;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::identity::IdentityGuard;
 
@@ -47,7 +48,7 @@ pub struct AuditRecord<'a> {
     pub kind: &'static str,
     pub format: &'static str,
     pub config: &'a Value,
-    pub status: &'static str,
+    pub status: ExportStatus,
     pub conversation_count: i64,
     pub skipped_count: i64,
     pub file_size: i64,
@@ -75,36 +76,6 @@ pub fn as_log_owner<R>(write: impl FnOnce() -> R) -> R {
     write()
 }
 
-pub fn record(identity: &Identity, record: &AuditRecord) {
-    as_log_owner(|| {
-        Spi::connect_mut(|client| {
-            client
-                .update(
-                    "INSERT INTO export_system.export_logs \
-                       (export_id, user_id, db_role, format, config, status, conversation_count, \
-                        skipped_count, file_size, duration_ms, error_message, kind) \
-                     VALUES ($1::pg_catalog.uuid, $2::pg_catalog.uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                    None,
-                    &[
-                        record.export_id.clone().into(),
-                        identity.user_id.clone().into(),
-                        identity.db_role.clone().into(),
-                        record.format.into(),
-                        pgrx::JsonB(record.config.clone()).into(),
-                        record.status.into(),
-                        (record.conversation_count as i32).into(),
-                        (record.skipped_count as i32).into(),
-                        record.file_size.into(),
-                        record.duration_ms.into(),
-                        record.error_message.clone().into(),
-                        record.kind.into(),
-                    ],
-                )
-                .unwrap_or_else(|e| panic!("writing the audit row failed: {e}"));
-        })
-    })
-}
-
 /// The server-log trail of an export: one LOG line at its start and one at
 /// its end, written as they happen, so a rollback (of a savepoint, or of a
 /// DO block that caught an error) cannot erase them the way it erases the
@@ -126,7 +97,7 @@ pub fn log_end(identity: &Identity, record: &AuditRecord) {
     pgrx::log!(
         "export_system: export {} {}: user_id={} db_role={} kind={} format={} conversations={} skipped={} bytes={} duration_ms={}",
         record.export_id,
-        record.status,
+        record.status.as_str(),
         identity.user_id.as_deref().unwrap_or("-"),
         identity.db_role,
         record.kind,

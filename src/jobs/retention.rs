@@ -4,11 +4,11 @@
 //! worker on its interval and by `cleanup_expired()` (for pg_cron); row locks
 //! make concurrent runs safe, each row being changed by exactly one of them.
 
-use pgrx::JsonB;
 use pgrx::prelude::*;
 use serde_json::json;
 
-use crate::audit::as_log_owner;
+use crate::audit::record::as_log_owner;
+use crate::audit::status;
 use crate::settings;
 
 pub struct CleanupCounts {
@@ -47,15 +47,7 @@ pub fn cleanup() -> CleanupCounts {
     let log_retention_seconds = settings::log_retention_seconds();
     as_log_owner(|| {
         Spi::connect_mut(|client| {
-            let expired = client
-                .update(
-                    "UPDATE export_system.export_logs SET status = 'expired', updated_at = now() \
-                     WHERE status = 'completed' AND expires_at <= now()",
-                    None,
-                    &[],
-                )
-                .unwrap_or_else(|e| panic!("expiring exports failed: {e}"))
-                .len() as i64;
+            let expired = status::expire_due();
             // Parts of every export that is no longer downloadable or being written.
             let (parts_deleted, bytes_freed) = client
                 .update(
@@ -98,9 +90,8 @@ pub fn cleanup() -> CleanupCounts {
 
 /// Expire downloadable files past their time and delete audit rows past the
 /// retention; returns the counts. Safe to run alongside the worker's cleanup.
-#[pg_extern(volatile, parallel_unsafe)]
-fn cleanup_expired() -> JsonB {
+pub fn cleanup_and_report() -> serde_json::Value {
     let counts = cleanup();
     counts.log();
-    JsonB(counts.to_json())
+    counts.to_json()
 }

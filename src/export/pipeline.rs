@@ -8,8 +8,8 @@ use pgrx::PgSqlErrorCode;
 
 use crate::config::ExportConfig;
 use crate::error::UserError;
-use crate::format::{self, ExportFormat, Rows};
-use crate::source::{Conversation, ConversationSource};
+use crate::export::source::{Conversation, ConversationSource};
+use crate::formats::{self, ExportFormat, Rows};
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -30,7 +30,7 @@ pub struct Exporter {
 impl Exporter {
     /// `export_date` (ISO 8601) is stamped into JSON documents.
     pub fn new(config: ExportConfig, export_date: String) -> Exporter {
-        let mut format = format::for_config(&config, export_date);
+        let mut format = formats::for_config(&config, export_date);
         let mut rows = Rows::new();
         format.begin(&mut rows);
         join_rows_from(&mut rows, 0);

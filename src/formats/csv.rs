@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::csv_records::CsvRecords;
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
-use crate::source::Conversation;
+use crate::export::source::Conversation;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Column {

@@ -12,7 +12,7 @@
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
-use crate::audit::Identity;
+use crate::audit::record::Identity;
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
 use crate::settings;

@@ -11,13 +11,14 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::as_log_owner;
+use crate::audit::record::as_log_owner;
+use crate::audit::status::{self, ExportStatus, JobResult};
 use crate::config::ExportConfig;
-use crate::exporter::{self, ExportPipeline, Exporter};
+use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::source::{self, ConversationSource};
 use crate::pg::identity::IdentityGuard;
+use crate::pg::transaction::{self, Failure};
 use crate::settings;
-use crate::source::{self, ConversationSource};
-use crate::transaction::{self, Failure};
 
 /// A stored part is flushed once it holds this many bytes: small enough that
 /// 16 parts fit one PostgREST response comfortably inside 8 seconds.
@@ -58,20 +59,7 @@ fn run_sql(sql: &str, args: &[DatumWithOid]) {
 /// with nobody holding its lock. Runs in the caller's transaction; the claim
 /// (and its advisory lock) must be committed before the job runs.
 pub fn claim_next() -> Option<ClaimedJob> {
-    let candidates: Vec<String> = Spi::connect_mut(|client| {
-        client
-            .update(
-                "SELECT export_id::text FROM export_system.export_logs \
-                 WHERE status IN ('queued', 'processing') AND delivery = 'background' \
-                 ORDER BY created_at, export_id \
-                 FOR UPDATE SKIP LOCKED LIMIT 32",
-                None,
-                &[],
-            )
-            .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
-            .filter_map(|row| row.get::<String>(1).ok().flatten())
-            .collect()
-    });
+    let candidates = status::claimable(32);
     let export_id = candidates.into_iter().find(|export_id| {
         Spi::get_one_with_args::<bool>(
             "SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))",
@@ -82,20 +70,8 @@ pub fn claim_next() -> Option<ClaimedJob> {
         .unwrap_or(false)
     })?;
     as_log_owner(|| {
-        let (config, db_role, jwt_claims, attempts) = Spi::connect_mut(|client| {
-            let config = client
-                .update(
-                    "UPDATE export_system.export_logs SET status = 'processing', started_at = now(), \
-                       updated_at = now(), progress_done = 0, progress_total = NULL, part_count = NULL, \
-                       error_message = NULL \
-                     WHERE export_id = $1::uuid RETURNING config",
-                    None,
-                    &[export_id.clone().into()],
-                )
-                .and_then(|table| table.first().get_one::<pgrx::JsonB>())
-                .unwrap_or_else(|e| panic!("claiming export {export_id} failed: {e}"))
-                .map(|json| json.0)
-                .unwrap_or(Value::Null);
+        let config = status::mark_processing(&export_id);
+        let (db_role, jwt_claims, attempts) = Spi::connect_mut(|client| {
             let (db_role, jwt_claims, attempts) = client
                 .update(
                     "UPDATE export_system.export_jobs \
@@ -107,7 +83,6 @@ pub fn claim_next() -> Option<ClaimedJob> {
                 .and_then(|table| table.first().get_three::<String, String, i32>())
                 .unwrap_or_else(|e| panic!("claiming export {export_id} failed: {e}"));
             (
-                config,
                 db_role.unwrap_or_default(),
                 jwt_claims.unwrap_or_else(|| "{}".into()),
                 attempts.unwrap_or(1),
@@ -204,7 +179,7 @@ impl JobRun {
             started: Instant::now(),
             pipeline: ExportPipeline::new(
                 source,
-                Exporter::new(config, exporter::export_date_now()),
+                Exporter::new(config, pipeline::export_date_now()),
             ),
             parts: PartWriter {
                 export_id: job.export_id.clone(),
@@ -216,15 +191,7 @@ impl JobRun {
     }
 
     fn is_cancelled(&self) -> bool {
-        as_log_owner(|| {
-            Spi::get_one_with_args::<String>(
-                "SELECT status FROM export_system.export_logs WHERE export_id = $1::uuid",
-                &[self.job_id.clone().into()],
-            )
-        })
-        .ok()
-        .flatten()
-        .is_none_or(|status| status != "processing")
+        status::current(&self.job_id) != Some(ExportStatus::Processing)
     }
 
     /// Format and store one batch; true when the file is complete.
@@ -256,27 +223,18 @@ impl JobRun {
     }
 
     fn complete(&mut self) {
-        let processed = (self.pipeline.exporter().conversations_written
-            + self.pipeline.exporter().skipped_count) as i32;
-        as_log_owner(|| {
-            run_sql(
-                "UPDATE export_system.export_logs SET status = 'completed', completed_at = now(), \
-                   updated_at = now(), conversation_count = $2, skipped_count = $3, file_size = $4, \
-                   duration_ms = $5, progress_done = $6, progress_total = $6, part_count = $7, \
-                   expires_at = now() + pg_catalog.make_interval(secs => $8) \
-                 WHERE export_id = $1::uuid",
-                &[
-                    self.job_id.clone().into(),
-                    (self.pipeline.exporter().conversations_written as i32).into(),
-                    (self.pipeline.exporter().skipped_count as i32).into(),
-                    self.parts.file_size.into(),
-                    (self.started.elapsed().as_millis() as i64).into(),
-                    processed.into(),
-                    self.parts.parts_written.into(),
-                    (settings::file_ttl_seconds() as f64).into(),
-                ],
-            )
-        });
+        let exporter = self.pipeline.exporter();
+        status::mark_completed(
+            &self.job_id,
+            &JobResult {
+                conversations: exporter.conversations_written,
+                skipped: exporter.skipped_count,
+                file_size: self.parts.file_size,
+                duration_ms: self.started.elapsed().as_millis() as i64,
+                parts: self.parts.parts_written,
+                file_ttl_seconds: settings::file_ttl_seconds(),
+            },
+        );
     }
 }
 
@@ -293,13 +251,7 @@ fn record_end(export_id: &str, pipeline: Option<&mut ExportPipeline>, failure: O
                 &[export_id.into()],
             );
             if let Some(failure) = failure {
-                run_sql(
-                    "UPDATE export_system.export_logs SET status = 'failed', error_message = $2, \
-                       updated_at = now(), completed_at = now(), \
-                       duration_ms = (extract(epoch FROM now() - started_at) * 1000)::int8 \
-                     WHERE export_id = $1::uuid",
-                    &[export_id.into(), failure.message.clone().into()],
-                );
+                status::mark_failed(export_id, &failure.message);
             }
         })
     });

@@ -6,12 +6,10 @@
 //! file. It reads only what it shows: small fetches, stopped as soon as the
 //! head is known.
 
-use pgrx::prelude::*;
-
-use crate::config_json::ConfigJson;
-use crate::exporter::{self, ExportPipeline, Exporter};
-use crate::preferences;
-use crate::source::ConversationSource;
+use crate::config::preferences;
+use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::source::ConversationSource;
+use crate::pg::jsonb_arg::ConfigJson;
 
 pub const PREVIEW_CONVERSATIONS: i64 = 3;
 
@@ -20,12 +18,11 @@ pub const PREVIEW_CONVERSATIONS: i64 = 3;
 const PREVIEW_FETCH_BYTES: usize = 64 << 10;
 
 /// The head of the export `config` describes, through its third conversation.
-#[pg_extern(volatile, parallel_unsafe)]
-fn preview_export(config: default!(Option<ConfigJson>, "'{}'")) -> SetOfIterator<'static, String> {
+pub fn preview_rows(config: Option<ConfigJson>) -> Vec<String> {
     let config = preferences::effective_config(config);
     let source = ConversationSource::open(&config).with_batch_bytes(PREVIEW_FETCH_BYTES);
     let mut pipeline =
-        ExportPipeline::new(source, Exporter::new(config, exporter::export_date_now()));
+        ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now()));
     let mut head = Vec::new();
     let mut shown = 0;
     // Rows through the third conversation's; then the file's closing rows
@@ -38,5 +35,5 @@ fn preview_export(config: default!(Option<ConfigJson>, "'{}'")) -> SetOfIterator
         head.push(row);
     }
     pipeline.close();
-    SetOfIterator::new(head)
+    head
 }

@@ -11,11 +11,12 @@ use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags
 use pgrx::prelude::*;
 use pgrx::{PgAtomic, pg_shmem_init};
 
-use crate::job::{self, Outcome};
+use crate::jobs::retention;
+use crate::jobs::run::{self, Outcome};
+use crate::pg::backend;
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
-use crate::retention;
+use crate::pg::transaction;
 use crate::settings::{self, MAX_WORKERS};
-use crate::transaction;
 
 /// The resident workers' process ids, so a queued export can wake them.
 static WORKER_PIDS: PgAtomic<[AtomicI32; MAX_WORKERS]> =
@@ -74,14 +75,7 @@ pub fn wake_workers() {
         if pid == 0 {
             continue;
         }
-        // SAFETY: BackendPidGetProc takes ProcArrayLock; the PGPROC it returns
-        // stays valid while the process lives, and setting a dead latch is harmless.
-        unsafe {
-            let proc = pg_sys::BackendPidGetProc(pid);
-            if !proc.is_null() {
-                pg_sys::SetLatch(&raw mut (*proc).procLatch);
-            }
-        }
+        backend::wake(pid);
     }
 }
 
@@ -99,8 +93,7 @@ fn extension_installed() -> bool {
 
 fn reload_config_if_asked() {
     if BackgroundWorker::sighup_received() {
-        // SAFETY: what every Postgres process does on SIGHUP.
-        unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        backend::reload_config_file();
     }
 }
 
@@ -111,7 +104,7 @@ fn run_queue() -> bool {
         if BackgroundWorker::sigterm_received() {
             return false;
         }
-        let claimed = match transaction::run(job::claim_next) {
+        let claimed = match transaction::run(run::claim_next) {
             Ok(claimed) => claimed,
             Err(failure) => {
                 pgrx::warning!("export_system: claiming a job failed: {}", failure.message);
@@ -123,7 +116,7 @@ fn run_queue() -> bool {
         let Some(claimed) = claimed else {
             return true;
         };
-        if let Outcome::Interrupted = job::run(claimed, BackgroundWorker::sigterm_received) {
+        if let Outcome::Interrupted = run::run(claimed, BackgroundWorker::sigterm_received) {
             return false;
         }
     }
@@ -156,8 +149,7 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
     );
     let slot = (index >= 0).then(|| &WORKER_PIDS.get()[index as usize]);
     if let Some(slot) = slot {
-        // SAFETY: MyProcPid is set for every backend.
-        slot.store(unsafe { pg_sys::MyProcPid }, Ordering::Relaxed);
+        slot.store(backend::process_id(), Ordering::Relaxed);
     }
     pgrx::log!("export_system: worker started for database \"{database}\"");
     // Due at start, then every cleanup_interval after the last run; computed
@@ -192,7 +184,6 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
         // Exit status 0 would unregister a resident worker for good; with 1 the
         // postmaster starts it again after pg_terminate_backend() or a dropped
         // database (at server shutdown nothing is restarted either way).
-        // SAFETY: ends this process the way Postgres's own exits do.
-        unsafe { pg_sys::proc_exit(1) };
+        backend::exit(1);
     }
 }

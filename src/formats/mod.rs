@@ -9,14 +9,16 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
-use crate::source::Conversation;
+use crate::export::source::Conversation;
 
 mod csv;
 pub mod csv_records;
+pub mod file_name;
 mod json;
 mod jsonl;
 mod markdown;
 pub mod stored_json;
+pub mod table;
 
 pub use stored_json::StoredJson;
 

@@ -9,7 +9,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 use crate::config::{ExportConfig, Scope, SortColumn, SortDirection};
-use crate::format::StoredJson;
+use crate::formats::StoredJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal, Row};
 
 /// One conversation with its turns, as the formats see it.

@@ -4,16 +4,17 @@
 //! Supabase client pages with `from_part` / `part_count` to stay inside
 //! PostgREST's per-call limits (1,000 rows, 8 seconds).
 
+use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
-use pgrx::{PgMemoryContexts, PgSqlErrorCode};
 
-use crate::audit::as_log_owner;
+use crate::audit::record::as_log_owner;
 use crate::error::UserError;
+use crate::jobs::queue::own_export;
 use crate::pg::guc::with_pinned_search_path;
-use crate::queue::own_export;
+use crate::pg::memory;
 
 /// Parts returned one per call to the iterator, so memory holds one part.
-struct Parts {
+pub struct Parts {
     export_id: pgrx::Uuid,
     next: i32,
     last: i32,
@@ -33,19 +34,14 @@ impl Iterator for Parts {
         // In a context of its own, so the detoasted part is freed right away
         // rather than with the whole statement.
         let export_id = self.export_id;
-        let mut part_context = PgMemoryContexts::new("export_system download part");
-        // SAFETY: nothing allocated in the context outlives it: the part is
-        // copied into a Rust String, and the context is deleted when dropped.
-        let content = unsafe {
-            part_context.switch_to(|_| {
-                with_pinned_search_path(|| {
-                    Spi::get_one_with_args::<String>(
-                        "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
-                        &[export_id.into(), part.into()],
-                    )
-                })
+        let content = memory::in_own_context("export_system download part", || {
+            with_pinned_search_path(|| {
+                Spi::get_one_with_args::<String>(
+                    "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
+                    &[export_id.into(), part.into()],
+                )
             })
-        }
+        })
         .unwrap_or_else(|e| panic!("reading part {part} of export {export_id} failed: {e}"));
         Some(content.unwrap_or_else(|| {
             pgrx::error!(
@@ -67,12 +63,11 @@ fn not_downloadable(message: String, hint: &str) -> ! {
 
 /// The stored file of a completed background export of the caller's: parts
 /// `from_part` .. `from_part + part_count - 1` (all remaining when NULL).
-#[pg_extern(volatile, parallel_unsafe)]
-fn download_export(
+pub fn download(
     export_id: Option<pgrx::Uuid>,
-    from_part: default!(Option<i32>, 1),
-    part_count: default!(Option<i32>, "NULL"),
-) -> SetOfIterator<'static, String> {
+    from_part: Option<i32>,
+    part_count: Option<i32>,
+) -> Parts {
     let Some(export_id) = export_id else {
         UserError::invalid_parameter(
             "export_id must not be NULL",
@@ -134,9 +129,9 @@ fn download_export(
         Some(count) => export.part_count.min(from_part.saturating_add(count - 1)),
         None => export.part_count,
     };
-    SetOfIterator::new(Parts {
+    Parts {
         export_id,
         next: from_part,
         last,
-    })
+    }
 }
