@@ -230,11 +230,16 @@ pub fn mark_cancelled(export_id: pgrx::Uuid, cancelled_by: &str) -> bool {
     ) > 0
 }
 
-/// completed → expired, for every file past its time; returns how many.
+/// completed → expired, for every file past its time; returns how many. A
+/// row locked by a download in progress (which counts itself on it) is left
+/// for the next run rather than waited for, so one open transaction never
+/// holds up the whole cleanup.
 pub fn expire_due() -> i64 {
     update(
         "UPDATE export_system.export_logs SET status = 'expired', updated_at = now() \
-         WHERE status = 'completed' AND expires_at <= now()",
+         WHERE export_id IN (SELECT export_id FROM export_system.export_logs \
+                             WHERE status = 'completed' AND expires_at <= now() \
+                             FOR UPDATE SKIP LOCKED)",
         &[],
     ) as i64
 }

@@ -11,44 +11,67 @@ use crate::audit::record::as_log_owner;
 use crate::error::UserError;
 use crate::jobs::queue::own_export;
 use crate::pg::guc::with_pinned_search_path;
-use crate::pg::memory;
+use crate::pg::portal::{FetchBudget, PinnedPortal};
 
-/// Parts returned one per call to the iterator, so memory holds one part.
+/// The requested parts, read through one portal: one snapshot for the whole
+/// download, so a cleanup that expires the export meanwhile cannot cut the
+/// file short; one part per fetch, so memory holds one part.
 pub struct Parts {
     export_id: pgrx::Uuid,
+    portal: PinnedPortal,
+    content: usize,
+    part: usize,
     next: i32,
-    last: i32,
+}
+
+const ONE_PART: FetchBudget = FetchBudget {
+    max_rows: 1,
+    max_bytes: 1,
+};
+
+impl Parts {
+    /// Read as the caller: the stored file is under Row Level Security too.
+    fn open(export_id: pgrx::Uuid, first: i32, last: i32) -> Parts {
+        let portal = with_pinned_search_path(|| {
+            PinnedPortal::open(
+                "SELECT part, content FROM export_system.export_files \
+                 WHERE export_id = $1 AND part BETWEEN $2 AND $3 ORDER BY part",
+                &[export_id.into(), first.into(), last.into()],
+                false,
+            )
+        });
+        Parts {
+            export_id,
+            content: portal.column_index("content", pg_sys::TEXTOID),
+            part: portal.column_index("part", pg_sys::INT4OID),
+            portal,
+            next: first,
+        }
+    }
 }
 
 impl Iterator for Parts {
     type Item = String;
 
     fn next(&mut self) -> Option<String> {
-        if self.next > self.last {
-            return None;
-        }
         pgrx::check_for_interrupts!();
-        let part = self.next;
-        self.next += 1;
-        // Read as the caller: the stored file is under Row Level Security too.
-        // In a context of its own, so the detoasted part is freed right away
-        // rather than with the whole statement.
-        let export_id = self.export_id;
-        let content = memory::in_own_context("export_system download part", || {
-            with_pinned_search_path(|| {
-                Spi::get_one_with_args::<String>(
-                    "SELECT content FROM export_system.export_files WHERE export_id = $1 AND part = $2",
-                    &[export_id.into(), part.into()],
-                )
-            })
-        })
-        .unwrap_or_else(|e| panic!("reading part {part} of export {export_id} failed: {e}"));
-        Some(content.unwrap_or_else(|| {
-            pgrx::error!(
-                "part {part} of export {} is missing (it expired meanwhile?)",
-                self.export_id
-            )
-        }))
+        let mut found = None;
+        let (content, part) = (self.content, self.part);
+        self.portal.fetch(ONE_PART, &mut |row| {
+            found = Some((
+                row.int4(part).unwrap_or_default(),
+                row.text(content).unwrap_or_default(),
+            ));
+            1
+        });
+        match found {
+            Some((part, content)) if part == self.next => {
+                self.next += 1;
+                Some(content)
+            }
+            Some(_) => pgrx::error!("part {} of export {} is missing", self.next, self.export_id),
+            None => None,
+        }
     }
 }
 
@@ -129,9 +152,5 @@ pub fn download(
         Some(count) => export.part_count.min(from_part.saturating_add(count - 1)),
         None => export.part_count,
     };
-    Parts {
-        export_id,
-        next: from_part,
-        last,
-    }
+    Parts::open(export_id, from_part, last)
 }

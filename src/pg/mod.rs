@@ -5,7 +5,6 @@ pub mod backend;
 pub mod guc;
 pub mod identity;
 pub mod jsonb_arg;
-pub mod memory;
 pub mod portal;
 pub mod srf;
 pub mod transaction;
