@@ -12,6 +12,25 @@ use uuid::Uuid;
 
 use crate::error::UserError;
 
+/// The type of a config value: how it is read from JSON (errors name `key`)
+/// and written back for `to_json`.
+trait ConfigValue: Sized {
+    fn read(key: &str, value: &Value) -> Result<Self, UserError>;
+    fn to_value(self) -> Value;
+}
+
+impl ConfigValue for bool {
+    fn read(key: &str, value: &Value) -> Result<bool, UserError> {
+        value
+            .as_bool()
+            .ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
+    }
+
+    fn to_value(self) -> Value {
+        Value::Bool(self)
+    }
+}
+
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -31,6 +50,16 @@ macro_rules! keyword_enum {
 
             fn valid_list() -> String {
                 Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        impl ConfigValue for $name {
+            fn read(key: &str, value: &Value) -> Result<Self, UserError> {
+                keyword(key, value, Self::parse, Self::valid_list())
+            }
+
+            fn to_value(self) -> Value {
+                Value::from(self.as_str())
             }
         }
     };
@@ -137,56 +166,117 @@ pub struct ExportConfig {
     pub formula_guard: bool,
 }
 
-impl Default for ExportConfig {
-    fn default() -> Self {
-        ExportConfig {
-            format: Format::Jsonl,
-            target: Target::OpenAi,
-            scope: Scope::Approved,
-            conversation_ids: Vec::new(),
-            filters: Filters::default(),
-            sort: Sort {
-                by: SortColumn::CreatedAt,
-                direction: SortDirection::Asc,
-            },
-            limit: None,
-            include: Include {
-                metadata: true,
-                quality_scores: true,
-                timestamps: true,
-                approval_history: false,
-                parent_references: false,
-                full_content: true,
-            },
-            strict: false,
-            pretty: true,
-            bom: true,
-            line_ending: LineEnding::Lf,
-            formula_guard: true,
+/// Declares every top-level key of an export config once, in the order the
+/// "Valid keys" hint lists them, and derives `ExportConfig::default`,
+/// `TOP_LEVEL_KEYS` and `SIMPLE_OPTIONS` from the rows:
+///
+/// - `"key" => field: Type = default[, preference];` a simple option, read and
+///   written through `Type`'s `ConfigValue`; `preference` lets users keep it as
+///   a personal default.
+/// - `"key" => field = default;` a structured option, which `from_json` and
+///   `to_json` handle by hand.
+/// - `field: Struct { simple options }` options kept in a struct field.
+///
+/// Rows are taken one at a time, gathering keys, `Default` fields and
+/// `SIMPLE_OPTIONS` entries in the three bracketed lists, because a nested
+/// struct's defaults must form their own struct literal.
+macro_rules! top_level_options {
+    (@rows [$($keys:tt)*] [$($defaults:tt)*] [$($options:tt)*]
+        $key:literal => $field:ident: $type:ty = $default:expr $(, $preference:ident)?;
+        $($rest:tt)*
+    ) => {
+        top_level_options!(@rows
+            [$($keys)* $key,]
+            [$($defaults)* $field: $default,]
+            [$($options)* top_level_options!(@simple $key, [$field], $type, $($preference)?),]
+            $($rest)*
+        );
+    };
+    (@rows [$($keys:tt)*] [$($defaults:tt)*] [$($options:tt)*]
+        $key:literal => $field:ident = $default:expr;
+        $($rest:tt)*
+    ) => {
+        top_level_options!(@rows
+            [$($keys)* $key,]
+            [$($defaults)* $field: $default,]
+            [$($options)*]
+            $($rest)*
+        );
+    };
+    (@rows [$($keys:tt)*] [$($defaults:tt)*] [$($options:tt)*]
+        $outer:ident: $outer_type:ident {
+            $($key:literal => $field:ident: $type:ty = $default:expr $(, $preference:ident)?;)*
         }
-    }
+        $($rest:tt)*
+    ) => {
+        top_level_options!(@rows
+            [$($keys)* $($key,)*]
+            [$($defaults)* $outer: $outer_type { $($field: $default,)* },]
+            [$($options)* $(top_level_options!(@simple $key, [$outer.$field], $type, $($preference)?),)*]
+            $($rest)*
+        );
+    };
+    (@rows [$($keys:tt)*] [$($defaults:tt)*] [$($options:tt)*]) => {
+        impl Default for ExportConfig {
+            fn default() -> Self {
+                ExportConfig { $($defaults)* }
+            }
+        }
+
+        const TOP_LEVEL_KEYS: &[&str] = &[$($keys)*];
+
+        const SIMPLE_OPTIONS: &[SimpleOption] = &[$($options)*];
+    };
+    (@simple $key:literal, [$($field:ident).+], $type:ty, $($preference:ident)?) => {
+        SimpleOption {
+            key: $key,
+            preference: top_level_options!(@preference $($preference)?),
+            read: |config, value| {
+                config.$($field).+ = <$type as ConfigValue>::read($key, value)?;
+                Ok(())
+            },
+            write: |config| config.$($field).+.to_value(),
+        }
+    };
+    (@preference) => { false };
+    (@preference preference) => { true };
+    ($($rows:tt)*) => {
+        top_level_options!(@rows [] [] [] $($rows)*);
+    };
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &[
-    "format",
-    "target",
-    "scope",
-    "conversation_ids",
-    "filters",
-    "sort",
-    "limit",
-    "include_metadata",
-    "include_quality_scores",
-    "include_timestamps",
-    "include_approval_history",
-    "include_parent_references",
-    "include_full_content",
-    "strict",
-    "pretty",
-    "bom",
-    "line_ending",
-    "formula_guard",
-];
+/// A top-level option with a single bool or keyword value.
+struct SimpleOption {
+    key: &'static str,
+    /// Users may keep it as a personal default (`set_export_preferences`).
+    preference: bool,
+    read: fn(&mut ExportConfig, &Value) -> Result<(), UserError>,
+    write: fn(&ExportConfig) -> Value,
+}
+
+// A new bool or keyword option needs only its row here.
+top_level_options! {
+    "format" => format: Format = Format::Jsonl, preference;
+    "target" => target: Target = Target::OpenAi, preference;
+    "scope" => scope: Scope = Scope::Approved;
+    "conversation_ids" => conversation_ids = Vec::new();
+    "filters" => filters = Filters::default();
+    "sort" => sort = Sort { by: SortColumn::CreatedAt, direction: SortDirection::Asc };
+    "limit" => limit = None;
+    include: Include {
+        "include_metadata" => metadata: bool = true, preference;
+        "include_quality_scores" => quality_scores: bool = true, preference;
+        "include_timestamps" => timestamps: bool = true, preference;
+        "include_approval_history" => approval_history: bool = false, preference;
+        "include_parent_references" => parent_references: bool = false, preference;
+        "include_full_content" => full_content: bool = true, preference;
+    }
+    "strict" => strict: bool = false;
+    "pretty" => pretty: bool = true;
+    "bom" => bom: bool = true;
+    "line_ending" => line_ending: LineEnding = LineEnding::Lf;
+    "formula_guard" => formula_guard: bool = true;
+}
 
 const FILTER_KEYS: &[&str] = &[
     "status",
@@ -285,12 +375,6 @@ fn wrong_type(key: &str, value: &Value, expected: &str, hint: &str) -> UserError
     )
 }
 
-fn bool_value(key: &str, value: &Value) -> Result<bool, UserError> {
-    value
-        .as_bool()
-        .ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
-}
-
 fn keyword<T>(
     key: &str,
     value: &Value,
@@ -327,15 +411,10 @@ fn string_list(key: &str, value: &Value) -> Result<Vec<String>, UserError> {
         .collect()
 }
 
-fn keyword_list<T>(
-    key: &str,
-    value: &Value,
-    parse: fn(&str) -> Option<T>,
-    valid: String,
-) -> Result<Vec<T>, UserError> {
+fn keyword_list<T: ConfigValue>(key: &str, value: &Value) -> Result<Vec<T>, UserError> {
     string_list(key, value)?
-        .iter()
-        .map(|text| keyword(key, &Value::String(text.clone()), parse, valid.clone()))
+        .into_iter()
+        .map(|text| T::read(key, &Value::String(text)))
         .collect()
 }
 
@@ -409,10 +488,8 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
     for (key, value) in canonical_entries(map, FILTER_KEYS, "filters")? {
         let path = format!("filters.{key}");
         match key.as_str() {
-            "status" => {
-                filters.status = keyword_list(&path, value, Status::parse, Status::valid_list())?
-            }
-            "tier" => filters.tier = keyword_list(&path, value, Tier::parse, Tier::valid_list())?,
+            "status" => filters.status = keyword_list(&path, value)?,
+            "tier" => filters.tier = keyword_list(&path, value)?,
             "quality_min" => filters.quality_min = Some(quality(&path, value)?),
             "quality_max" => filters.quality_max = Some(quality(&path, value)?),
             "persona" => filters.persona = string_list(&path, value)?,
@@ -453,12 +530,7 @@ fn parse_filters(value: &Value) -> Result<Filters, UserError> {
 fn parse_sort(value: &Value) -> Result<Sort, UserError> {
     let mut sort = ExportConfig::default().sort;
     if let Some(text) = value.as_str() {
-        sort.by = keyword(
-            "sort",
-            &Value::String(text.into()),
-            SortColumn::parse,
-            SortColumn::valid_list(),
-        )?;
+        sort.by = SortColumn::read("sort", &Value::String(text.into()))?;
         return Ok(sort);
     }
     let map = object(
@@ -468,22 +540,8 @@ fn parse_sort(value: &Value) -> Result<Sort, UserError> {
     )?;
     for (key, value) in canonical_entries(map, SORT_KEYS, "sort")? {
         match key.as_str() {
-            "by" => {
-                sort.by = keyword(
-                    "sort.by",
-                    value,
-                    SortColumn::parse,
-                    SortColumn::valid_list(),
-                )?
-            }
-            "direction" => {
-                sort.direction = keyword(
-                    "sort.direction",
-                    value,
-                    SortDirection::parse,
-                    SortDirection::valid_list(),
-                )?
-            }
+            "by" => sort.by = SortColumn::read("sort.by", value)?,
+            "direction" => sort.direction = SortDirection::read("sort.direction", value)?,
             _ => unreachable!("canonical_entries admits only SORT_KEYS"),
         }
     }
@@ -556,13 +614,10 @@ impl QueryExportConfig {
         for (key, value) in canonical_entries(map, QUERY_KEYS, "")? {
             let key = key.as_str();
             match key {
-                "format" => out.format = keyword(key, value, Format::parse, Format::valid_list())?,
-                "bom" => out.bom = bool_value(key, value)?,
-                "line_ending" => {
-                    out.line_ending =
-                        keyword(key, value, LineEnding::parse, LineEnding::valid_list())?
-                }
-                "formula_guard" => out.formula_guard = bool_value(key, value)?,
+                "format" => out.format = Format::read(key, value)?,
+                "bom" => out.bom = bool::read(key, value)?,
+                "line_ending" => out.line_ending = LineEnding::read(key, value)?,
+                "formula_guard" => out.formula_guard = bool::read(key, value)?,
                 _ => unreachable!("canonical_entries admits only QUERY_KEYS"),
             }
         }
@@ -581,18 +636,15 @@ impl QueryExportConfig {
 }
 
 /// Keys a user may keep as personal defaults (`set_export_preferences`).
-pub const PREFERENCE_KEYS: &[&str] = &[
-    "format",
-    "target",
-    "include_metadata",
-    "include_quality_scores",
-    "include_timestamps",
-    "include_approval_history",
-    "include_parent_references",
-    "include_full_content",
-];
+fn preference_keys() -> Vec<&'static str> {
+    SIMPLE_OPTIONS
+        .iter()
+        .filter(|option| option.preference)
+        .map(|option| option.key)
+        .collect()
+}
 
-/// Validate preferences: only PREFERENCE_KEYS, each valid as in a config.
+/// Validate preferences: only `preference_keys()`, each valid as in a config.
 /// Returns them with canonical (snake_case) keys.
 pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
     let Value::Object(map) = preferences else {
@@ -604,13 +656,14 @@ pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
             "Pass an object such as '{\"format\": \"csv\", \"include_metadata\": false}'::jsonb.",
         ));
     };
+    let preference_keys = preference_keys();
     let mut canonical = Map::new();
     for (key, value) in map {
         let name = snake_case(key);
-        if !PREFERENCE_KEYS.contains(&name.as_str()) {
+        if !preference_keys.contains(&name.as_str()) {
             return Err(UserError::invalid_parameter(
                 format!("unknown key \"{key}\" in export preferences"),
-                format!("Preferences may set: {}.", PREFERENCE_KEYS.join(", ")),
+                format!("Preferences may set: {}.", preference_keys.join(", ")),
             ));
         }
         canonical.insert(name, value.clone());
@@ -652,10 +705,11 @@ impl ExportConfig {
         let mut ids_given = false;
         for (key, value) in canonical_entries(map, TOP_LEVEL_KEYS, "")? {
             let key = key.as_str();
+            if let Some(option) = SIMPLE_OPTIONS.iter().find(|option| option.key == key) {
+                (option.read)(&mut out, value)?;
+                continue;
+            }
             match key {
-                "format" => out.format = keyword(key, value, Format::parse, Format::valid_list())?,
-                "target" => out.target = keyword(key, value, Target::parse, Target::valid_list())?,
-                "scope" => out.scope = keyword(key, value, Scope::parse, Scope::valid_list())?,
                 "conversation_ids" => {
                     out.conversation_ids = parse_ids(value)?;
                     ids_given = true;
@@ -675,24 +729,6 @@ impl ExportConfig {
                     }
                     out.limit = Some(limit);
                 }
-                "include_metadata" => out.include.metadata = bool_value(key, value)?,
-                "include_quality_scores" => out.include.quality_scores = bool_value(key, value)?,
-                "include_timestamps" => out.include.timestamps = bool_value(key, value)?,
-                "include_approval_history" => {
-                    out.include.approval_history = bool_value(key, value)?
-                }
-                "include_parent_references" => {
-                    out.include.parent_references = bool_value(key, value)?
-                }
-                "include_full_content" => out.include.full_content = bool_value(key, value)?,
-                "strict" => out.strict = bool_value(key, value)?,
-                "pretty" => out.pretty = bool_value(key, value)?,
-                "bom" => out.bom = bool_value(key, value)?,
-                "line_ending" => {
-                    out.line_ending =
-                        keyword(key, value, LineEnding::parse, LineEnding::valid_list())?
-                }
-                "formula_guard" => out.formula_guard = bool_value(key, value)?,
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
         }
@@ -748,36 +784,30 @@ impl ExportConfig {
         put("created_from", json!(f.created_from));
         put("created_to", json!(f.created_to));
         put("search", json!(f.search));
-        let mut config = json!({
-            "format": self.format.as_str(),
-            "target": self.target.as_str(),
-            "scope": self.scope.as_str(),
-            "filters": filters,
-            "sort": {"by": self.sort.by.as_str(), "direction": self.sort.direction.as_str()},
-            "include_metadata": self.include.metadata,
-            "include_quality_scores": self.include.quality_scores,
-            "include_timestamps": self.include.timestamps,
-            "include_approval_history": self.include.approval_history,
-            "include_parent_references": self.include.parent_references,
-            "include_full_content": self.include.full_content,
-            "strict": self.strict,
-            "pretty": self.pretty,
-            "bom": self.bom,
-            "line_ending": self.line_ending.as_str(),
-            "formula_guard": self.formula_guard,
-        });
+        let mut config: Map<String, Value> = SIMPLE_OPTIONS
+            .iter()
+            .map(|option| (option.key.to_string(), (option.write)(self)))
+            .collect();
+        config.insert("filters".into(), Value::Object(filters));
+        config.insert(
+            "sort".into(),
+            json!({"by": self.sort.by.as_str(), "direction": self.sort.direction.as_str()}),
+        );
         if let Some(limit) = self.limit {
-            config["limit"] = json!(limit);
+            config.insert("limit".into(), json!(limit));
         }
         if self.scope == Scope::Selected {
-            config["conversation_ids"] = json!(
-                self.conversation_ids
-                    .iter()
-                    .map(Uuid::to_string)
-                    .collect::<Vec<_>>()
+            config.insert(
+                "conversation_ids".into(),
+                json!(
+                    self.conversation_ids
+                        .iter()
+                        .map(Uuid::to_string)
+                        .collect::<Vec<_>>()
+                ),
             );
         }
-        config
+        Value::Object(config)
     }
 }
 
@@ -931,5 +961,85 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(ExportConfig::from_json(&config.to_json()).unwrap(), config);
+    }
+
+    #[test]
+    fn top_level_keys_are_declared_once() {
+        let mut keys = TOP_LEVEL_KEYS.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), TOP_LEVEL_KEYS.len(), "{TOP_LEVEL_KEYS:?}");
+    }
+
+    #[test]
+    fn hints_list_keys_in_declaration_order() {
+        assert_eq!(
+            err(json!({"fromat": "csv"})).hint,
+            "Valid keys: format, target, scope, conversation_ids, filters, sort, limit, \
+             include_metadata, include_quality_scores, include_timestamps, \
+             include_approval_history, include_parent_references, include_full_content, \
+             strict, pretty, bom, line_ending, formula_guard."
+        );
+        assert_eq!(
+            validate_preferences(&json!({"strict": true}))
+                .unwrap_err()
+                .hint,
+            "Preferences may set: format, target, include_metadata, include_quality_scores, \
+             include_timestamps, include_approval_history, include_parent_references, \
+             include_full_content."
+        );
+    }
+
+    #[test]
+    fn default_config_json_is_unchanged() {
+        assert_eq!(
+            ExportConfig::default().to_json().to_string(),
+            r#"{"bom":true,"filters":{},"format":"jsonl","formula_guard":true,"include_approval_history":false,"include_full_content":true,"include_metadata":true,"include_parent_references":false,"include_quality_scores":true,"include_timestamps":true,"line_ending":"lf","pretty":true,"scope":"approved","sort":{"by":"created_at","direction":"asc"},"strict":false,"target":"openai"}"#
+        );
+    }
+
+    #[test]
+    fn every_top_level_key_is_written_and_read_back() {
+        // Scope "selected" and a limit are what make to_json write every key.
+        let config = ExportConfig::from_json(&json!({
+            "scope": "selected",
+            "conversation_ids": ["0000000a-0000-4000-8000-00000000000a"],
+            "limit": 3
+        }))
+        .unwrap();
+        let written = config.to_json();
+        let mut written_keys: Vec<&str> = written
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = TOP_LEVEL_KEYS.to_vec();
+        written_keys.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(written_keys, keys);
+        assert_eq!(ExportConfig::from_json(&written).unwrap(), config);
+    }
+
+    #[test]
+    fn every_simple_option_round_trips_each_value_it_accepts() {
+        let candidates: Vec<Value> = [json!(true), json!(false)]
+            .into_iter()
+            .chain(Format::ALL.iter().map(|v| v.to_value()))
+            .chain(Target::ALL.iter().map(|v| v.to_value()))
+            .chain(Scope::ALL.iter().map(|v| v.to_value()))
+            .chain(LineEnding::ALL.iter().map(|v| v.to_value()))
+            .collect();
+        for option in SIMPLE_OPTIONS {
+            let mut accepted = 0;
+            for value in &candidates {
+                let mut config = ExportConfig::default();
+                if (option.read)(&mut config, value).is_ok() {
+                    assert_eq!(config.to_json()[option.key], *value, "{}", option.key);
+                    accepted += 1;
+                }
+            }
+            assert!(accepted >= 2, "{} accepts {accepted} values", option.key);
+        }
     }
 }
