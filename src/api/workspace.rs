@@ -1,10 +1,11 @@
 //! What a UI around exports needs besides the exports themselves: counts
-//! per scope, file names, preferences. (History, status and metrics are SQL
+//! per scope, file names, preferences, history. (Status and metrics are SQL
 //! functions in sql/workspace.sql.)
 
 use pgrx::JsonB;
 use pgrx::prelude::*;
 
+use crate::audit::history;
 use crate::config::{ExportConfig, preferences};
 use crate::error::OrRaise;
 use crate::export::scope_counts;
@@ -56,4 +57,15 @@ fn get_export_preferences() -> JsonB {
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_export_preferences(preferences: ConfigJson) -> JsonB {
     JsonB(preferences::store(preferences))
+}
+
+/// Your exports, newest first: {"page", "limit" (max 100), "format",
+/// "status", "kind", "from", "to"} → {"page", "limit", "total", "pages",
+/// "exports"}. service_role and superusers see every user's.
+#[pg_extern(stable, parallel_unsafe)]
+fn export_history(filter: default!(Option<ConfigJson>, "'{}'")) -> JsonB {
+    let filter = filter.map_or(serde_json::Value::Null, |f| {
+        f.into_value("the history filter")
+    });
+    JsonB(history::history(&filter))
 }

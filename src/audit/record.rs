@@ -11,6 +11,9 @@ use crate::export::stream::ExportDescription;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::identity::IdentityGuard;
 
+/// What was exported: conversations, or an operator's query's result.
+pub const KINDS: &[&str] = &["conversations", "query"];
+
 /// Who ran an export, read once at its start.
 #[derive(Debug, Clone)]
 pub struct Identity {

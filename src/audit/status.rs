@@ -29,6 +29,15 @@ pub enum ExportStatus {
 }
 
 impl ExportStatus {
+    pub const ALL: [ExportStatus; 6] = [
+        ExportStatus::Queued,
+        ExportStatus::Processing,
+        ExportStatus::Completed,
+        ExportStatus::Failed,
+        ExportStatus::Expired,
+        ExportStatus::Cancelled,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ExportStatus::Queued => "queued",
@@ -41,16 +50,7 @@ impl ExportStatus {
     }
 
     pub fn parse(text: &str) -> Option<ExportStatus> {
-        [
-            ExportStatus::Queued,
-            ExportStatus::Processing,
-            ExportStatus::Completed,
-            ExportStatus::Failed,
-            ExportStatus::Expired,
-            ExportStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 
     /// A queued or running export can still be cancelled.
