@@ -17,6 +17,7 @@ mod formats;
 mod jobs;
 mod pg;
 mod settings;
+mod sql_args;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import ALICE, admin_connect, create_database
+from support import ALICE, admin_connect, create_database
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "errors.txt"
 MISSING = "00000000-0000-4000-8000-0000000000ff"

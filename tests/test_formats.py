@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from markdown_it import MarkdownIt
 
-from conftest import admin_connect, create_database, fetch_rows, psql_export, quote_literal, rows_to_file
+from support import admin_connect, create_database, fetch_rows, psql_export, quote_literal, rows_to_file
 
 
 def export_rows(dbname, config):

@@ -6,7 +6,7 @@ import sys
 import psycopg
 import pytest
 
-from conftest import (ALICE, BOB, CAROL, REPO, admin_connect, create_database, fetch_rows, psql_export,
+from support import (ALICE, BOB, CAROL, REPO, admin_connect, create_database, fetch_rows, psql_export,
                       rows_to_file, rpc_export)
 
 sys.path.insert(0, str(REPO / "scripts"))

@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import ALICE, Session, admin_connect, create_database, fetch_rows, rpc
+from support import ALICE, Session, admin_connect, create_database, fetch_rows, rpc
 
 QUEUE_ARGS = {"config": "jsonb"}
 ID_ARGS = {"export_id": "uuid"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import (ALICE, BOB, REPO, Session, admin_connect, create_database, fetch_rows, quote_literal,
+from support import (ALICE, BOB, REPO, Session, admin_connect, create_database, fetch_rows, quote_literal,
                       rows_to_file, rpc)
 
 DAVE = "0000000d-0000-4000-8000-00000000000d"

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
-from conftest import (ALICE, BOB, CAROL, POSTGREST_RPC, ROLE_STATEMENT_TIMEOUT, Session, admin_connect,
+from support import (ALICE, BOB, CAROL, POSTGREST_RPC, ROLE_STATEMENT_TIMEOUT, Session, admin_connect,
                       create_database, fetch_rows, new_uuid, rpc, rpc_export)
 
 EXPORT_QUERY_ARGS = {"query": "text", "config": "jsonb"}

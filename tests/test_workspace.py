@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from conftest import (ALICE, BOB, Session, admin_connect, create_database, fetch_rows, rows_to_file, rpc,
+from support import (ALICE, BOB, Session, admin_connect, create_database, fetch_rows, rows_to_file, rpc,
                       rpc_export)
 
 CONFIG_ARGS = {"config": "jsonb"}

@@ -2,7 +2,6 @@
 //! The filter's value lists are the Rust enums' own (formats, statuses,
 //! kinds), so they cannot drift from what the extension writes.
 
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
@@ -11,6 +10,7 @@ use crate::audit::status::ExportStatus;
 use crate::config::Format;
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
+use crate::sql_args::SqlArgs;
 
 const KEYS: &[&str] = &["page", "limit", "format", "status", "kind", "from", "to"];
 const MAX_PAGE_SIZE: i64 = 100;
@@ -134,90 +134,80 @@ impl HistoryFilter {
     }
 }
 
+/// Which rows of the log the filter selects, as SQL conditions.
+fn conditions(
+    filter: &HistoryFilter,
+    user_id: Option<String>,
+    sees_all: bool,
+    args: &mut SqlArgs,
+) -> Vec<String> {
+    let mut conditions = Vec::new();
+    match (user_id, sees_all) {
+        (_, true) => {}
+        (Some(user_id), false) => {
+            conditions.push(format!("l.user_id = {}::uuid", args.arg(user_id)))
+        }
+        (None, false) => conditions.push("l.user_id IS NULL AND l.db_role = CURRENT_USER".into()),
+    }
+    for (column, values) in [
+        ("format", &filter.formats),
+        ("status", &filter.statuses),
+        ("kind", &filter.kinds),
+    ] {
+        if let Some(values) = values {
+            conditions.push(format!(
+                "l.{column} = ANY ({}::text[])",
+                args.arg(values.clone())
+            ));
+        }
+    }
+    if let Some(from) = &filter.from {
+        conditions.push(format!(
+            "l.\"timestamp\" >= {}::timestamptz",
+            args.arg(from.clone())
+        ));
+    }
+    if let Some(to) = &filter.to {
+        conditions.push(format!(
+            "l.\"timestamp\" <= {}::timestamptz",
+            args.arg(to.clone())
+        ));
+    }
+    conditions
+}
+
 /// One page of the caller's history (everyone's for operators), as jsonb.
+/// Runs as the caller, with search_path pinned: RLS scopes the log too.
 pub fn history(filter: &Value) -> Value {
     let filter = HistoryFilter::from_json(filter).unwrap_or_else(|error| error.raise());
     with_pinned_search_path(|| {
         let sees_all = Spi::get_one::<bool>("SELECT export_system.sees_all_exports()")
             .unwrap_or_else(|e| panic!("reading the caller's rights failed: {e}"))
             .unwrap_or(false);
-        let user_id = Identity::current().user_id;
-        // Structure from constants only; every value is a parameter.
-        let mut args: Vec<DatumWithOid> = Vec::new();
-        let mut bind = |condition: &'static str, value: Option<DatumWithOid<'static>>| {
-            value.map(|value| {
-                args.push(value);
-                condition
-            })
-        };
-        let own = match (&user_id, sees_all) {
-            (_, true) => None,
-            (Some(user_id), false) => bind("l.user_id = $N::uuid", Some(user_id.clone().into())),
-            (None, false) => Some("l.user_id IS NULL AND l.db_role = CURRENT_USER"),
-        };
-        let optional = [
-            own,
-            bind(
-                "l.format = ANY ($N::text[])",
-                filter.formats.clone().map(Into::into),
-            ),
-            bind(
-                "l.status = ANY ($N::text[])",
-                filter.statuses.clone().map(Into::into),
-            ),
-            bind(
-                "l.kind = ANY ($N::text[])",
-                filter.kinds.clone().map(Into::into),
-            ),
-            bind(
-                "l.\"timestamp\" >= $N::timestamptz",
-                filter.from.clone().map(Into::into),
-            ),
-            bind(
-                "l.\"timestamp\" <= $N::timestamptz",
-                filter.to.clone().map(Into::into),
-            ),
-        ];
-        // Number the parameters in the order they were bound.
-        let mut next = 0;
-        let all: Vec<String> = optional
-            .into_iter()
-            .flatten()
-            .map(|condition| {
-                if condition.contains("$N") {
-                    next += 1;
-                    condition.replace("$N", &format!("${next}"))
-                } else {
-                    condition.to_string()
-                }
-            })
-            .collect();
-        let where_clause = if all.is_empty() {
+        let mut args = SqlArgs::default();
+        let conditions = conditions(&filter, Identity::current().user_id, sees_all, &mut args);
+        let where_clause = if conditions.is_empty() {
             String::new()
         } else {
-            format!("WHERE {}", all.join(" AND "))
+            format!("WHERE {}", conditions.join(" AND "))
         };
-        let limit_arg = args.len() + 1;
-        args.push(filter.page_size.into());
-        args.push(((filter.page - 1) * filter.page_size).into());
+        let (page, size) = (filter.page, filter.page_size);
+        let limit = args.arg(size);
+        let offset = args.arg((page - 1) * size);
         let user_column = if sees_all { ", l.user_id" } else { "" };
         let sql = format!(
-            "SELECT pg_catalog.jsonb_build_object( \
-               'page', $page, 'limit', $size, 'total', t.total, \
-               'pages', ceil(t.total::numeric / $size)::bigint, \
+            "SELECT jsonb_build_object('page', {page}, 'limit', {size}, 'total', t.total, \
+               'pages', ceil(t.total::numeric / {size})::bigint, \
                'exports', (SELECT COALESCE(jsonb_agg(page ORDER BY page.\"timestamp\" DESC, page.export_id DESC), '[]') \
                            FROM (SELECT l.export_id, l.\"timestamp\", l.kind, l.format, l.status, l.delivery, \
                                         l.conversation_count, l.skipped_count, l.file_size, l.duration_ms, \
                                         l.expires_at, l.download_count, l.error_message, l.db_role, l.config{user_column} \
                                  FROM export_system.export_logs l {where_clause} \
                                  ORDER BY l.\"timestamp\" DESC, l.export_id DESC \
-                                 LIMIT ${limit_arg} OFFSET ${offset_arg}) page)) \
-             FROM (SELECT count(*) AS total FROM export_system.export_logs l {where_clause}) t",
-            offset_arg = limit_arg + 1,
-        )
-        .replace("$page", &filter.page.to_string())
-        .replace("$size", &filter.page_size.to_string());
-        Spi::get_one_with_args::<pgrx::JsonB>(&sql, &args)
+                                 LIMIT {limit} OFFSET {offset}) page)) \
+             FROM (SELECT count(*) AS total FROM export_system.export_logs l {where_clause}) t"
+        );
+        Spi::get_one_with_args::<pgrx::JsonB>(&sql, &args.values)
             .unwrap_or_else(|e| panic!("reading the export history failed: {e}"))
             .map_or(Value::Null, |json| json.0)
     })

@@ -5,12 +5,12 @@
 //! generated SQL is schema-qualified: it runs under the caller's search_path.
 
 use chrono::{DateTime, SecondsFormat};
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
-use crate::config::{ExportConfig, Scope, SortColumn, SortDirection};
+use crate::config::{ExportConfig, Filters, Scope, SortColumn, SortDirection};
 use crate::formats::StoredJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal, Row};
+use crate::sql_args::SqlArgs;
 
 /// One conversation with its turns, as the formats see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,20 +66,6 @@ const COLUMNS: &str = "c.id::pg_catalog.text AS id, c.conversation_id::pg_catalo
     t.turn_number::pg_catalog.int4 AS turn_number, t.role::pg_catalog.text AS turn_role, \
     t.content::pg_catalog.text AS turn_content, t.token_count::pg_catalog.int4 AS turn_token_count";
 
-/// SQL text plus its arguments. Values only ever travel as arguments; the
-/// text is assembled from constants and whitelisted identifiers.
-pub struct ConversationQuery {
-    pub sql: String,
-    pub args: Vec<DatumWithOid<'static>>,
-}
-
-impl ConversationQuery {
-    fn arg(&mut self, value: impl IntoDatum + 'static) -> String {
-        self.args.push(value.into());
-        format!("${}", self.args.len())
-    }
-}
-
 fn sort_expression(column: SortColumn) -> &'static str {
     match column {
         SortColumn::CreatedAt => "c.created_at",
@@ -95,99 +81,127 @@ fn sort_expression(column: SortColumn) -> &'static str {
 }
 
 /// `WHERE` conditions for the scope and filters, in the caller's visibility.
-pub fn conversation_conditions(
-    config: &ExportConfig,
-    query: &mut ConversationQuery,
-) -> Vec<String> {
-    let mut conditions = Vec::new();
+pub fn conversation_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
+    let mut conditions = scope_conditions(config, args);
+    conditions.extend(list_conditions(&config.filters, args));
+    conditions.extend(range_conditions(&config.filters, args));
+    if let Some(search) = &config.filters.search {
+        conditions.push(search_condition(search, args));
+    }
+    conditions
+}
+
+fn scope_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
     match config.scope {
-        Scope::Approved => conditions
-            .push("c.status OPERATOR(pg_catalog.=) 'approved'::pg_catalog.text".to_string()),
+        Scope::Approved => {
+            vec!["c.status OPERATOR(pg_catalog.=) 'approved'::pg_catalog.text".to_string()]
+        }
         Scope::Selected => {
             let ids: Vec<String> = config
                 .conversation_ids
                 .iter()
                 .map(|id| id.to_string())
                 .collect();
-            conditions.push(format!(
+            vec![format!(
                 "c.id OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.uuid[])",
-                query.arg(ids)
-            ));
+                args.arg(ids)
+            )]
         }
-        Scope::All | Scope::Filtered => {}
+        Scope::All | Scope::Filtered => Vec::new(),
     }
-    let f = &config.filters;
-    let mut any_of = |column: &str, values: Vec<String>, query: &mut ConversationQuery| {
-        if !values.is_empty() {
-            conditions.push(format!(
+}
+
+/// Filters that pick from a list: a column equal to any listed value, or
+/// (categories) sharing one.
+fn list_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
+    let keywords = |values: Vec<&str>| values.into_iter().map(str::to_string).collect::<Vec<_>>();
+    let lists = [
+        (
+            "c.status",
+            keywords(filters.status.iter().map(|s| s.as_str()).collect()),
+        ),
+        (
+            "c.tier",
+            keywords(filters.tier.iter().map(|t| t.as_str()).collect()),
+        ),
+        ("c.persona", filters.persona.clone()),
+        ("c.emotion", filters.emotion.clone()),
+        ("c.topic", filters.topic.clone()),
+    ];
+    let mut conditions: Vec<String> = lists
+        .into_iter()
+        .filter(|(_, values)| !values.is_empty())
+        .map(|(column, values)| {
+            format!(
                 "{column}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.text[])",
-                query.arg(values)
-            ));
-        }
-    };
-    any_of(
-        "c.status",
-        f.status.iter().map(|s| s.as_str().to_string()).collect(),
-        query,
-    );
-    any_of(
-        "c.tier",
-        f.tier.iter().map(|t| t.as_str().to_string()).collect(),
-        query,
-    );
-    any_of("c.persona", f.persona.clone(), query);
-    any_of("c.emotion", f.emotion.clone(), query);
-    any_of("c.topic", f.topic.clone(), query);
-    if !f.category.is_empty() {
+                args.arg(values)
+            )
+        })
+        .collect();
+    if !filters.category.is_empty() {
         conditions.push(format!(
             "c.category::pg_catalog.text[] OPERATOR(pg_catalog.&&) {}::pg_catalog.text[]",
-            query.arg(f.category.clone())
-        ));
-    }
-    if let Some(min) = f.quality_min {
-        conditions.push(format!(
-            "c.quality_score::pg_catalog.numeric OPERATOR(pg_catalog.>=) {}::pg_catalog.numeric",
-            query.arg(min)
-        ));
-    }
-    if let Some(max) = f.quality_max {
-        conditions.push(format!(
-            "c.quality_score::pg_catalog.numeric OPERATOR(pg_catalog.<=) {}::pg_catalog.numeric",
-            query.arg(max)
-        ));
-    }
-    if let Some(from) = &f.created_from {
-        conditions.push(format!(
-            "c.created_at::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) {}::pg_catalog.timestamptz",
-            query.arg(from.clone())
-        ));
-    }
-    if let Some(to) = &f.created_to {
-        conditions.push(format!(
-            "c.created_at::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) {}::pg_catalog.timestamptz",
-            query.arg(to.clone())
-        ));
-    }
-    if let Some(search) = &f.search {
-        // strpos, not LIKE: the search text is literal, never a pattern.
-        let needle = query.arg(search.clone());
-        conditions.push(format!(
-            "(pg_catalog.strpos(pg_catalog.lower(c.title::pg_catalog.text), pg_catalog.lower({needle}::pg_catalog.text)) \
-                OPERATOR(pg_catalog.>) 0 OR EXISTS (\
-                SELECT 1 FROM export_system.conversation_turns st \
-                WHERE st.conversation_id OPERATOR(pg_catalog.=) c.id \
-                  AND pg_catalog.strpos(pg_catalog.lower(st.content::pg_catalog.text), pg_catalog.lower({needle}::pg_catalog.text)) \
-                      OPERATOR(pg_catalog.>) 0))"
+            args.arg(filters.category.clone())
         ));
     }
     conditions
 }
 
+/// Inclusive bounds on the quality score and the creation time.
+fn range_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
+    let mut conditions = Vec::new();
+    let score = "c.quality_score::pg_catalog.numeric";
+    if let Some(min) = filters.quality_min {
+        let min = args.arg(min);
+        conditions.push(format!(
+            "{score} OPERATOR(pg_catalog.>=) {min}::pg_catalog.numeric"
+        ));
+    }
+    if let Some(max) = filters.quality_max {
+        let max = args.arg(max);
+        conditions.push(format!(
+            "{score} OPERATOR(pg_catalog.<=) {max}::pg_catalog.numeric"
+        ));
+    }
+    let created = "c.created_at::pg_catalog.timestamptz";
+    if let Some(from) = &filters.created_from {
+        let from = args.arg(from.clone());
+        conditions.push(format!(
+            "{created} OPERATOR(pg_catalog.>=) {from}::pg_catalog.timestamptz"
+        ));
+    }
+    if let Some(to) = &filters.created_to {
+        let to = args.arg(to.clone());
+        conditions.push(format!(
+            "{created} OPERATOR(pg_catalog.<=) {to}::pg_catalog.timestamptz"
+        ));
+    }
+    conditions
+}
+
+/// The search text in the title or any turn, case-insensitively. strpos,
+/// not LIKE: the text is literal, never a pattern.
+fn search_condition(search: &str, args: &mut SqlArgs) -> String {
+    let needle = args.arg(search.to_string());
+    let contains = |text: &str| {
+        format!(
+            "pg_catalog.strpos(pg_catalog.lower({text}::pg_catalog.text), \
+             pg_catalog.lower({needle}::pg_catalog.text)) OPERATOR(pg_catalog.>) 0"
+        )
+    };
+    format!(
+        "({} OR EXISTS (SELECT 1 FROM export_system.conversation_turns st \
+           WHERE st.conversation_id OPERATOR(pg_catalog.=) c.id AND {}))",
+        contains("c.title"),
+        contains("st.content")
+    )
+}
+
 /// The matching conversations in export order, with the `limit` applied.
 /// Ordering uses each type's default btree operator class, which
 /// search_path cannot change.
-fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, String) {
-    let conditions = conversation_conditions(config, query);
+fn selection(config: &ExportConfig, args: &mut SqlArgs) -> (String, String) {
+    let conditions = conversation_conditions(config, args);
     let where_clause = if conditions.is_empty() {
         String::new()
     } else {
@@ -202,7 +216,7 @@ fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, S
         sort_expression(config.sort.by)
     );
     let limit = match config.limit {
-        Some(limit) => format!("LIMIT {}::pg_catalog.int8", query.arg(limit)),
+        Some(limit) => format!("LIMIT {}::pg_catalog.int8", args.arg(limit)),
         None => String::new(),
     };
     let conversations = format!(
@@ -213,31 +227,25 @@ fn selection(config: &ExportConfig, query: &mut ConversationQuery) -> (String, S
 
 /// The export query: matching conversations in sort order (ties broken by id),
 /// each followed by its turns in turn order.
-pub fn export_query(config: &ExportConfig) -> ConversationQuery {
-    let mut query = ConversationQuery {
-        sql: String::new(),
-        args: Vec::new(),
-    };
-    let (conversations, order) = selection(config, &mut query);
-    query.sql = format!(
+pub fn export_query(config: &ExportConfig) -> (String, SqlArgs) {
+    let mut args = SqlArgs::default();
+    let (conversations, order) = selection(config, &mut args);
+    let sql = format!(
         "SELECT {COLUMNS} FROM ({conversations}) c \
          LEFT JOIN export_system.conversation_turns t ON t.conversation_id OPERATOR(pg_catalog.=) c.id \
          ORDER BY {order}, t.turn_number"
     );
-    query
+    (sql, args)
 }
 
 /// How many conversations the export holds, counted as the caller (under RLS).
 pub fn count_conversations(config: &ExportConfig) -> i64 {
-    let mut query = ConversationQuery {
-        sql: String::new(),
-        args: Vec::new(),
-    };
-    let (conversations, _) = selection(config, &mut query);
+    let mut args = SqlArgs::default();
+    let (conversations, _) = selection(config, &mut args);
     let sql = format!("SELECT pg_catalog.count(*) FROM ({conversations}) c");
     Spi::connect(|client| {
         client
-            .select(sql.as_str(), Some(1), &query.args)
+            .select(sql.as_str(), Some(1), &args.values)
             .and_then(|table| table.first().get_one::<i64>())
             .unwrap_or_else(|e| panic!("counting the export's conversations failed: {e}"))
             .unwrap_or(0)
@@ -409,8 +417,8 @@ impl ConversationSource {
     }
 
     fn open_portal(config: &ExportConfig, holdable: bool) -> ConversationSource {
-        let query = export_query(config);
-        let portal = PinnedPortal::open(&query.sql, &query.args, holdable);
+        let (sql, args) = export_query(config);
+        let portal = PinnedPortal::open(&sql, &args.values, holdable);
         let layout = Layout::of(&portal);
         ConversationSource {
             portal,
