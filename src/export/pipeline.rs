@@ -15,15 +15,15 @@ use crate::formats::{self, ExportFormat, Rows};
 const SKIPPED_NAMED: usize = 20;
 
 pub struct Exporter {
-    pub config: ExportConfig,
+    config: ExportConfig,
     format: Box<dyn ExportFormat>,
     /// Rows made but not yet handed out: an opening row (CSV header, JSON
     /// envelope), one row per conversation, a closing row (JSON).
     rows: Rows,
     /// How many conversations each row of `rows` carries (0 or 1).
     row_conversations: VecDeque<i64>,
-    pub conversations_written: i64,
-    pub skipped_count: i64,
+    conversations_written: i64,
+    skipped_count: i64,
     skipped: Vec<(String, &'static str)>,
 }
 
@@ -93,6 +93,11 @@ impl Exporter {
         self.row_conversations.extend(std::iter::repeat_n(1, held));
         self.row_conversations
             .extend((first_closing_row..self.rows.len()).map(|_| 0));
+    }
+
+    /// Conversations written so far, and those skipped as invalid examples.
+    pub fn counts(&self) -> (i64, i64) {
+        (self.conversations_written, self.skipped_count)
     }
 
     /// The next row made, with how many conversations it carries.

@@ -123,8 +123,7 @@ impl RowProducer for ConversationRows {
     }
 
     fn counts(&self) -> (i64, i64) {
-        let exporter = self.pipeline.exporter();
-        (exporter.conversations_written, exporter.skipped_count)
+        self.pipeline.exporter().counts()
     }
 
     fn finished(&self, export_id: &str) {

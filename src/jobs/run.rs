@@ -211,9 +211,10 @@ impl JobRun {
                      WHERE export_id = $1::uuid",
                     &[
                         self.job_id.clone().into(),
-                        ((self.pipeline.exporter().conversations_written
-                            + self.pipeline.exporter().skipped_count)
-                            as i32)
+                        ({
+                            let (written, skipped) = self.pipeline.exporter().counts();
+                            written + skipped
+                        } as i32)
                             .into(),
                     ],
                 )
@@ -223,12 +224,12 @@ impl JobRun {
     }
 
     fn complete(&mut self) {
-        let exporter = self.pipeline.exporter();
+        let (conversations, skipped) = self.pipeline.exporter().counts();
         status::mark_completed(
             &self.job_id,
             &JobResult {
-                conversations: exporter.conversations_written,
-                skipped: exporter.skipped_count,
+                conversations,
+                skipped,
                 file_size: self.parts.file_size,
                 duration_ms: self.started.elapsed().as_millis() as i64,
                 parts: self.parts.parts_written,
@@ -337,7 +338,7 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
             pgrx::log!(
                 "export_system: export {} completed: {} conversation(s), {} byte(s) in {} part(s), {} ms",
                 job.export_id,
-                run.pipeline.exporter().conversations_written,
+                run.pipeline.exporter().counts().0,
                 run.parts.file_size,
                 run.parts.parts_written,
                 run.started.elapsed().as_millis()
