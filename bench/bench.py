@@ -252,6 +252,8 @@ def create_database(conversations):
         conn.execute(f'CREATE DATABASE "{dbname}"')
     with admin(dbname) as conn:
         conn.execute(f"CREATE EXTENSION {EXTENSION}")
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f", str(REPO / "sql/sample_app.sql")],
+                   check=True, stdout=subprocess.DEVNULL)
     return dbname
 
 
@@ -267,11 +269,11 @@ def create_dataset(dbname, conversations):
         # Write the new data out now, not during a measurement.
         conn.execute("CHECKPOINT")
         turns, content_bytes = conn.execute(
-            "SELECT count(*), sum(octet_length(content)) FROM export_system.conversation_turns"
+            "SELECT count(*), sum(octet_length(content)) FROM public.conversation_turns"
         ).fetchone()
         table_bytes = conn.execute(
-            "SELECT pg_total_relation_size('export_system.conversations')"
-            " + pg_total_relation_size('export_system.conversation_turns')"
+            "SELECT pg_total_relation_size('public.conversations')"
+            " + pg_total_relation_size('public.conversation_turns')"
         ).fetchone()[0]
     return {
         "conversations": conversations,
@@ -368,7 +370,7 @@ def measure_size(dbname, conversations, repeats, work):
 def expected_ids(dbname, user):
     with admin(dbname) as conn:
         return [row[0] for row in conn.execute(
-            "SELECT conversation_id FROM export_system.conversations WHERE user_id = %s"
+            "SELECT conversation_id FROM public.conversations WHERE user_id = %s"
             " ORDER BY created_at, id", (user,))]
 
 
@@ -612,12 +614,12 @@ LARGE_VALUE_MIB = 5
 LARGE_CONVERSATIONS = 100
 LARGE_BOUND_MIB = 64 + 3 * LARGE_VALUE_MIB
 LARGE_RUNS = {
-    "plain SELECT of the turns": "SELECT content FROM export_system.conversation_turns",
+    "plain SELECT of the turns": "SELECT content FROM public.conversation_turns",
     "export_conversations jsonl": "SELECT export_system.export_conversations('{\"scope\": \"all\"}')",
     "export_conversations json": "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"json\"}')",
     "export_conversations csv": "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"csv\"}')",
     "preview_export": "SELECT export_system.preview_export('{\"scope\": \"all\"}')",
-    "export_query": "SELECT export_system.export_query('SELECT content FROM export_system.conversation_turns')",
+    "export_query": "SELECT export_system.export_query('SELECT content FROM public.conversation_turns')",
 }
 
 
@@ -631,15 +633,18 @@ def measure_large_values():
         conn.execute(f"CREATE DATABASE {dbname}")
     with admin(dbname) as conn:
         conn.execute(f"CREATE EXTENSION {EXTENSION}")
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f", str(REPO / "sql/sample_app.sql")],
+                   check=True, stdout=subprocess.DEVNULL)
+    with admin(dbname) as conn:
         conn.execute("""
-            INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier)
+            INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier)
             SELECT gen_random_uuid(), 'large-' || g, %s, 'Large ' || g, 'approved', 'template'
             FROM generate_series(1, %s) g""", (USERS[0], LARGE_CONVERSATIONS))
         conn.execute("""
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END,
                    CASE t WHEN 1 THEN 'Tell me everything.' ELSE repeat('x', %s) END
-            FROM export_system.conversations c CROSS JOIN generate_series(1, 2) t""", (LARGE_VALUE_MIB * MIB,))
+            FROM public.conversations c CROSS JOIN generate_series(1, 2) t""", (LARGE_VALUE_MIB * MIB,))
     results = {}
     for label, sql in LARGE_RUNS.items():
         with admin(dbname) as conn:

@@ -8,8 +8,8 @@ SELECT c.id::text, c.conversation_id, c.title, c.status, c.tier, c.category,
        c.quality_score::float8, c.quality_metrics, c.persona, c.emotion, c.topic, c.total_turns,
        c.token_count, c.parent_id::text, c.parent_type, c.review_history, c.created_at, c.updated_at,
        t.turn_number, t.role, t.content, t.token_count
-FROM (SELECT c.* FROM export_system.conversations c
+FROM (SELECT c.* FROM public.conversations c
       WHERE c.status = 'approved'
       ORDER BY c.created_at ASC NULLS LAST, c.id ASC) c
-LEFT JOIN export_system.conversation_turns t ON t.conversation_id = c.id
+LEFT JOIN public.conversation_turns t ON t.conversation_id = c.id
 ORDER BY c.created_at ASC NULLS LAST, c.id ASC, t.turn_number

@@ -69,7 +69,7 @@ SELECT ARRAY[
     'Does that answer your question?'
 ]::text[] AS s;
 
-INSERT INTO export_system.conversations
+INSERT INTO public.conversations
     (id, conversation_id, user_id, title, category, status, quality_score, quality_metrics,
      persona, emotion, topic, tier, total_turns, token_count, parameters, review_history,
      created_at, updated_at)
@@ -97,7 +97,7 @@ SELECT md5('bench-conversation-' || i)::uuid,
            + (i % 3600) * interval '1 second'
 FROM generate_series(1, :conversations) AS i;
 
-INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content, token_count)
+INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content, token_count)
 SELECT md5('bench-conversation-' || i)::uuid, t, role, content, octet_length(content) / 4
 FROM (
     SELECT i, t,
@@ -113,12 +113,12 @@ FROM (
          LATERAL (SELECT hashint4(i * 16 + t) & 2147483647 AS h) AS hash
 ) AS turns;
 
-UPDATE export_system.conversations c
+UPDATE public.conversations c
 SET token_count = s.tokens
 FROM (SELECT conversation_id, sum(token_count)::int AS tokens
-      FROM export_system.conversation_turns GROUP BY conversation_id) s
+      FROM public.conversation_turns GROUP BY conversation_id) s
 WHERE s.conversation_id = c.id;
 
 COMMIT;
 
-VACUUM (FREEZE, ANALYZE) export_system.conversations, export_system.conversation_turns;
+VACUUM (FREEZE, ANALYZE) public.conversations, public.conversation_turns;

@@ -23,8 +23,8 @@ SELECT '{"messages":['
        || ',"title":' || coalesce(to_json(c.title)::text, 'null')
        || coalesce(',"topic":' || to_json(c.topic), '')
        || ',"updated_at":"' || to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}}'
-FROM export_system.conversations c
-JOIN export_system.conversation_turns t ON t.conversation_id = c.id
+FROM public.conversations c
+JOIN public.conversation_turns t ON t.conversation_id = c.id
 WHERE c.status = 'approved'
 GROUP BY c.id
 ORDER BY c.created_at, c.id

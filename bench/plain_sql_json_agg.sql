@@ -12,8 +12,8 @@ SELECT json_build_object(
                'created_at', to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                'updated_at', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                'persona', c.persona, 'emotion', c.emotion, 'topic', c.topic))
-FROM export_system.conversations c
-JOIN export_system.conversation_turns t ON t.conversation_id = c.id
+FROM public.conversations c
+JOIN public.conversation_turns t ON t.conversation_id = c.id
 WHERE c.status = 'approved'
 GROUP BY c.id
 ORDER BY c.created_at, c.id

@@ -59,6 +59,9 @@ install_dependencies() {
 install_extension() {
     log "building and installing the extension"
     (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+    # Earlier versions' install scripts, so an installation can start from one
+    # and be updated (cargo pgrx installs only the current one and the updates).
+    cp "$REPO_ROOT"/sql/export_system--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 free_port() {

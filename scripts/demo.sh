@@ -15,6 +15,10 @@ createdb demo
 create_supabase_auth_schema demo
 export PGDATABASE=demo
 psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION export_system'
+# The application's own tables with its RLS, registered as the source
+# (sql/sample_app.sql ends with export_system.set_source(…)); then its data.
+psql -X -q -v ON_ERROR_STOP=1 -f "$REPO_ROOT/sql/sample_app.sql"
+log "registered source: $(psql -XAtq -c 'SELECT export_system.get_source()')"
 psql -X -q -v ON_ERROR_STOP=1 -f "$REPO_ROOT/sql/sample_data.sql"
 
 OUT=$REPO_ROOT/exports

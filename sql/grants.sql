@@ -27,7 +27,8 @@ BEGIN
                 'export_system.export_file_info(jsonb), '
                 'export_system.export_file_info_for_export(uuid), '
                 'export_system.get_export_preferences(), '
-                'export_system.set_export_preferences(jsonb) TO %I', api_role);
+                'export_system.set_export_preferences(jsonb), '
+                'export_system.get_source() TO %I', api_role);
         END IF;
     END LOOP;
 END

@@ -2,7 +2,8 @@
 -- owners, every status and tier, 2–19 turns each, with content that breaks
 -- naive exporters (quotes, commas, newlines, tabs, backslashes, emoji,
 -- CJK/Arabic, U+2028/U+2029, Markdown and spreadsheet-formula look-alikes).
--- Re-running replaces the previous sample rows. Run as the table owner.
+-- Re-running replaces the previous sample rows. Run as the table owner,
+-- after sql/sample_app.sql has created the application's tables.
 --
 -- Owners (JWT subjects):
 --   alice 0000000a-0000-4000-8000-00000000000a
@@ -12,7 +13,7 @@
 \set ON_ERROR_STOP on
 BEGIN;
 
-DELETE FROM export_system.conversations WHERE conversation_id LIKE 'sample-%';
+DELETE FROM public.conversations WHERE conversation_id LIKE 'sample-%';
 
 CREATE TEMP TABLE sample_snippets (k int PRIMARY KEY, text text NOT NULL) ON COMMIT DROP;
 INSERT INTO sample_snippets VALUES
@@ -32,7 +33,7 @@ INSERT INTO sample_snippets VALUES
     (13, '-5 degrees and +3 points @mention'),
     (14, 'Plain sentence about portfolio diversification and risk.');
 
-INSERT INTO export_system.conversations
+INSERT INTO public.conversations
     (id, conversation_id, user_id, title, category, status, quality_score, quality_metrics,
      persona, emotion, topic, tier, total_turns, token_count, parent_id, parent_type,
      parameters, review_history, created_at, updated_at)
@@ -77,7 +78,7 @@ FROM generate_series(1, 240) AS i;
 -- Roles: every fourth conversation opens with a system turn; the rest
 -- alternate user/assistant. Every 37th has no assistant turn at all, and
 -- every 41st has an empty message: neither is a valid training example.
-INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content, token_count)
+INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content, token_count)
 SELECT
     c.id,
     n,
@@ -92,16 +93,16 @@ SELECT
          ELSE 'Turn ' || n || ' of ' || c.conversation_id || ': ' || s.text
     END,
     10 + (i * n) % 90
-FROM export_system.conversations c
+FROM public.conversations c
 CROSS JOIN LATERAL (SELECT substr(c.conversation_id, 8)::int AS i) AS num
 CROSS JOIN LATERAL generate_series(1, c.total_turns) AS n
 JOIN sample_snippets s ON s.k = (num.i * 31 + n * 17) % 15
 WHERE c.conversation_id LIKE 'sample-%';
 
-UPDATE export_system.conversations c
+UPDATE public.conversations c
 SET token_count = t.tokens
 FROM (SELECT conversation_id, sum(token_count)::int AS tokens
-      FROM export_system.conversation_turns GROUP BY conversation_id) t
+      FROM public.conversation_turns GROUP BY conversation_id) t
 WHERE t.conversation_id = c.id AND c.conversation_id LIKE 'sample-%';
 
 COMMIT;

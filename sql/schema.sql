@@ -1,4 +1,6 @@
--- export_system schema: the data the extension exports, and its audit log.
+-- export_system schema: the extension's own state — the registered source,
+-- the audit log, background jobs and their files, preferences. It owns no
+-- conversation data: exports read the application's tables (set_source).
 -- Runs inside CREATE EXTENSION with search_path = export_system; every name is
 -- still schema-qualified so the file reads the same anywhere.
 
@@ -19,56 +21,22 @@ RETURN COALESCE(
 COMMENT ON FUNCTION export_system.current_user_id() IS
 'The calling user''s id with Supabase auth.uid() semantics: request.jwt.claim.sub, else request.jwt.claims->>''sub''; NULL when neither is set.';
 
--- Conversations ----------------------------------------------------------------
+-- The conversation source ------------------------------------------------------
+-- Where the application keeps its conversations: registered once with
+-- export_system.set_source() (src/export/registry.rs checks and resolves it).
+-- The extension owns no conversation data; this row only names the tables.
 
-CREATE TABLE export_system.conversations (
-    id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    conversation_id  text NOT NULL UNIQUE,
-    user_id          uuid NOT NULL DEFAULT export_system.current_user_id(),
-    title            text,
-    category         text[] NOT NULL DEFAULT '{}',
-    status           text NOT NULL DEFAULT 'generated'
-        CONSTRAINT conversations_status_check CHECK (status IN
-            ('draft', 'generated', 'pending_review', 'approved', 'rejected', 'needs_revision', 'failed')),
-    quality_score    numeric(4, 2) CHECK (quality_score BETWEEN 0 AND 10),
-    quality_metrics  jsonb,
-    persona          text,
-    emotion          text,
-    topic            text,
-    tier             text NOT NULL
-        CONSTRAINT conversations_tier_check CHECK (tier IN ('template', 'scenario', 'edge_case')),
-    total_turns      integer NOT NULL DEFAULT 0 CHECK (total_turns >= 0),
-    token_count      integer NOT NULL DEFAULT 0 CHECK (token_count >= 0),
-    parent_id        uuid,
-    parent_type      text CHECK (parent_type IN ('template', 'scenario')),
-    parameters       jsonb NOT NULL DEFAULT '{}',
-    review_history   jsonb NOT NULL DEFAULT '[]',
-    created_at       timestamptz NOT NULL DEFAULT now(),
-    updated_at       timestamptz NOT NULL DEFAULT now()
+CREATE TABLE export_system.source (
+    singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    conversations  regclass NOT NULL,
+    turns          regclass,
+    columns        jsonb NOT NULL,
+    registered_by  text NOT NULL DEFAULT session_user,
+    registered_at  timestamptz NOT NULL DEFAULT now()
 );
 
-COMMENT ON TABLE export_system.conversations IS
-'Generated chat conversations; status ''approved'' marks those reviewed for training.';
-COMMENT ON COLUMN export_system.conversations.status IS
-'draft | generated | pending_review | approved | rejected | needs_revision | failed';
-COMMENT ON COLUMN export_system.conversations.tier IS 'template | scenario | edge_case';
-
-CREATE INDEX conversations_user_id_idx ON export_system.conversations (user_id);
-CREATE INDEX conversations_status_created_idx ON export_system.conversations (status, created_at, id);
-CREATE INDEX conversations_created_idx ON export_system.conversations (created_at, id);
-
-CREATE TABLE export_system.conversation_turns (
-    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    conversation_id  uuid NOT NULL REFERENCES export_system.conversations (id) ON DELETE CASCADE,
-    turn_number      integer NOT NULL CHECK (turn_number >= 1),
-    role             text NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-    content          text NOT NULL,
-    token_count      integer CHECK (token_count >= 0),
-    UNIQUE (conversation_id, turn_number)
-);
-
-COMMENT ON TABLE export_system.conversation_turns IS
-'The messages of a conversation, in turn_number order.';
+COMMENT ON TABLE export_system.source IS
+'The registered conversation source (one row): relations and the column of each field. Set with set_source(), read with get_source().';
 
 -- Audit log --------------------------------------------------------------------
 
@@ -190,8 +158,7 @@ COMMENT ON TABLE export_system.export_preferences IS
 'Per-user export defaults (format, target, include options), set with set_export_preferences().';
 
 -- pg_dump keeps the rows of extension tables only when they are registered.
-SELECT pg_catalog.pg_extension_config_dump('export_system.conversations', '');
-SELECT pg_catalog.pg_extension_config_dump('export_system.conversation_turns', '');
+SELECT pg_catalog.pg_extension_config_dump('export_system.source', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_logs', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('export_system.export_files', '');
@@ -201,8 +168,7 @@ SELECT pg_catalog.pg_extension_config_dump('export_system.export_preferences', '
 -- The table owner (the extension's installer) bypasses RLS; it is the only
 -- writer of export_logs, through the extension's own code.
 
-ALTER TABLE export_system.conversations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE export_system.conversation_turns ENABLE ROW LEVEL SECURITY;
+ALTER TABLE export_system.source ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_logs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE export_system.export_files ENABLE ROW LEVEL SECURITY;
@@ -212,20 +178,6 @@ CREATE POLICY export_preferences_owner ON export_system.export_preferences
     FOR ALL
     USING (user_id = (SELECT export_system.current_user_id()))
     WITH CHECK (user_id = (SELECT export_system.current_user_id()));
-
-CREATE POLICY conversations_owner ON export_system.conversations
-    FOR ALL
-    USING (user_id = (SELECT export_system.current_user_id()))
-    WITH CHECK (user_id = (SELECT export_system.current_user_id()));
-
--- A turn is visible and writable exactly when its conversation is: the
--- sub-select is itself filtered by the conversations policies.
-CREATE POLICY conversation_turns_follow_conversation ON export_system.conversation_turns
-    FOR ALL
-    USING (EXISTS (SELECT 1 FROM export_system.conversations c
-                   WHERE c.id = conversation_turns.conversation_id))
-    WITH CHECK (EXISTS (SELECT 1 FROM export_system.conversations c
-                        WHERE c.id = conversation_turns.conversation_id));
 
 -- An export belongs to its JWT subject; one run without a JWT identity (psql,
 -- pg_cron) belongs to the database role that ran it.
@@ -252,19 +204,13 @@ DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticated') THEN
         GRANT USAGE ON SCHEMA export_system TO authenticated;
-        GRANT SELECT, INSERT, UPDATE, DELETE
-            ON export_system.conversations, export_system.conversation_turns TO authenticated;
         GRANT SELECT ON export_system.export_logs, export_system.export_files TO authenticated;
         GRANT SELECT ON export_system.export_preferences TO authenticated;
     END IF;
     IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         GRANT USAGE ON SCHEMA export_system TO service_role;
-        GRANT SELECT, INSERT, UPDATE, DELETE
-            ON export_system.conversations, export_system.conversation_turns TO service_role;
         GRANT SELECT ON export_system.export_logs, export_system.export_files TO service_role;
         GRANT SELECT ON export_system.export_preferences TO service_role;
-        CREATE POLICY conversations_service_role ON export_system.conversations
-            FOR ALL TO service_role USING (true) WITH CHECK (true);
         CREATE POLICY export_logs_service_role ON export_system.export_logs
             FOR SELECT TO service_role USING (true);
     END IF;

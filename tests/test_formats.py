@@ -21,10 +21,10 @@ def export_rows(dbname, config):
 def stored(dbname, where="true"):
     """conversation_id -> (title, [(turn_number, role, content)]) in export order."""
     conversations = fetch_rows(dbname, f"""
-        SELECT c.id, c.conversation_id, c.title FROM export_system.conversations c
+        SELECT c.id, c.conversation_id, c.title FROM public.conversations c
         WHERE {where} ORDER BY c.created_at, c.id""")
     turns = fetch_rows(dbname, "SELECT conversation_id, turn_number, role, content "
-                               "FROM export_system.conversation_turns ORDER BY conversation_id, turn_number")
+                               "FROM public.conversation_turns ORDER BY conversation_id, turn_number")
     by_id = {}
     for conversation_id, number, role, content in turns:
         by_id.setdefault(conversation_id, []).append((number, role, content))
@@ -216,9 +216,9 @@ FILTER_CASES = [
     ({"category": ["advice"]}, "category && '{advice}'"),
     ({"created_from": "2025-10-03", "created_to": "2025-10-05"},
      "created_at >= '2025-10-03' AND created_at < '2025-10-06'"),
-    ({"search": "ROCKET"}, "(title ILIKE '%rocket%' OR EXISTS (SELECT FROM export_system.conversation_turns t "
+    ({"search": "ROCKET"}, "(title ILIKE '%rocket%' OR EXISTS (SELECT FROM public.conversation_turns t "
                            "WHERE t.conversation_id = c.id AND t.content ILIKE '%rocket%'))"),
-    ({"search": "'; DROP TABLE export_system.conversations; --"}, "false"),
+    ({"search": "'; DROP TABLE public.conversations; --"}, "false"),
     ({"persona": ["x' OR '1'='1"]}, "false"),
 ]
 
@@ -239,29 +239,29 @@ def exported_conversation_ids(fmt, rows):
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
 def test_filters_select_exactly_the_matching_conversations(sample_db, filters, where, fmt):
     config = {"format": fmt, "scope": "filtered", "filters": filters, "formula_guard": False}
-    expected = [r[0] for r in fetch_rows(sample_db, f"SELECT conversation_id FROM export_system.conversations c "
+    expected = [r[0] for r in fetch_rows(sample_db, f"SELECT conversation_id FROM public.conversations c "
                                                     f"WHERE {where} ORDER BY created_at, id")]
     rows = export_rows(sample_db, config)
     got = exported_conversation_ids(fmt, rows)
     if fmt == "jsonl":
         valid = {r[0] for r in fetch_rows(sample_db, """
-            SELECT c.conversation_id FROM export_system.conversations c
-            WHERE EXISTS (SELECT FROM export_system.conversation_turns t WHERE t.conversation_id = c.id AND t.role = 'assistant')
-              AND NOT EXISTS (SELECT FROM export_system.conversation_turns t WHERE t.conversation_id = c.id AND btrim(t.content) = '')""")}
+            SELECT c.conversation_id FROM public.conversations c
+            WHERE EXISTS (SELECT FROM public.conversation_turns t WHERE t.conversation_id = c.id AND t.role = 'assistant')
+              AND NOT EXISTS (SELECT FROM public.conversation_turns t WHERE t.conversation_id = c.id AND btrim(t.content) = '')""")}
         expected = [c for c in expected if c in valid]
     elif fmt == "csv":
         with_turns = {r[0] for r in fetch_rows(sample_db, "SELECT DISTINCT c.conversation_id FROM "
-                                                          "export_system.conversations c JOIN "
-                                                          "export_system.conversation_turns t ON t.conversation_id = c.id")}
+                                                          "public.conversations c JOIN "
+                                                          "public.conversation_turns t ON t.conversation_id = c.id")}
         expected = [c for c in expected if c in with_turns]
     assert got == expected
-    assert fetch_rows(sample_db, "SELECT count(*) > 0 FROM export_system.conversations") == [(True,)]
+    assert fetch_rows(sample_db, "SELECT count(*) > 0 FROM public.conversations") == [(True,)]
 
 
 def test_sort_and_limit(sample_db):
     config = {"format": "json", "scope": "all", "sort": {"by": "quality_score", "direction": "desc"}, "limit": 7}
     got = [c["conversation_id"] for c in json.loads("\n".join(export_rows(sample_db, config)))["conversations"]]
-    expected = [r[0] for r in fetch_rows(sample_db, "SELECT conversation_id FROM export_system.conversations "
+    expected = [r[0] for r in fetch_rows(sample_db, "SELECT conversation_id FROM public.conversations "
                                                     "ORDER BY quality_score DESC NULLS LAST, id DESC LIMIT 7")]
     assert got == expected
 
@@ -272,16 +272,16 @@ def test_sort_and_limit(sample_db):
 def edge_db():
     dbname = create_database("t_format_edges")
     with admin_connect(dbname) as conn:
-        conn.execute("DELETE FROM export_system.conversations")
+        conn.execute("DELETE FROM public.conversations")
         conn.execute("""
-            INSERT INTO export_system.conversations (id, conversation_id, user_id, status, tier, created_at)
+            INSERT INTO public.conversations (id, conversation_id, user_id, status, tier, created_at)
             VALUES ('00000000-0000-4000-8000-0000000000e1', 'no-turns', gen_random_uuid(), 'approved', 'template', '2025-01-01'),
                    ('00000000-0000-4000-8000-0000000000e2', 'big-message', gen_random_uuid(), 'approved', 'scenario', '2025-01-02'),
                    ('00000000-0000-4000-8000-0000000000e3', 'thousand-turns', gen_random_uuid(), 'approved', 'edge_case', '2025-01-03');
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             VALUES ('00000000-0000-4000-8000-0000000000e2', 1, 'user', repeat('"q", \\ 🚀 ' || chr(8232), 100000)),
                    ('00000000-0000-4000-8000-0000000000e2', 2, 'assistant', rtrim(repeat(E'answer\\n', 150000), E'\\n'));
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             SELECT '00000000-0000-4000-8000-0000000000e3', n, CASE WHEN n % 2 = 1 THEN 'user' ELSE 'assistant' END,
                    'turn ' || n FROM generate_series(1, 1000) n;
         """)

@@ -18,8 +18,8 @@ def stored_turns(dbname, user_id=None):
     where = "WHERE c.user_id = %s" if user_id else ""
     rows = fetch_rows(
         dbname,
-        f"""SELECT c.conversation_id, t.role, t.content FROM export_system.conversations c
-            JOIN export_system.conversation_turns t ON t.conversation_id = c.id {where}
+        f"""SELECT c.conversation_id, t.role, t.content FROM public.conversations c
+            JOIN public.conversation_turns t ON t.conversation_id = c.id {where}
             ORDER BY c.conversation_id, t.turn_number""",
         (user_id,) if user_id else (),
     )
@@ -92,7 +92,7 @@ def valid_example(turns):
 
 def test_scope_selected_exports_exactly_the_chosen(sample_db):
     stored = stored_turns(sample_db)
-    chosen = fetch_rows(sample_db, "SELECT id::text, conversation_id FROM export_system.conversations "
+    chosen = fetch_rows(sample_db, "SELECT id::text, conversation_id FROM public.conversations "
                                    "WHERE status <> 'approved' ORDER BY conversation_id LIMIT 5")
     config = json.dumps({"scope": "selected", "conversation_ids": [i for i, _ in chosen]})
     rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations(%s::jsonb) r", (config,))
@@ -103,7 +103,7 @@ def test_scope_selected_exports_exactly_the_chosen(sample_db):
 
 def test_scope_approved_is_the_default(sample_db):
     stored = stored_turns(sample_db)
-    approved = {r[0] for r in fetch_rows(sample_db, "SELECT conversation_id FROM export_system.conversations "
+    approved = {r[0] for r in fetch_rows(sample_db, "SELECT conversation_id FROM public.conversations "
                                                     "WHERE status = 'approved'")}
     rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations('{}') r")
     assert {json.loads(r[0])["metadata"]["conversation_id"] for r in rows} == \
@@ -199,7 +199,7 @@ def exported_ids(rows):
 
 
 def owned_ids(dbname, user_id):
-    return {r[0] for r in fetch_rows(dbname, "SELECT conversation_id FROM export_system.conversations "
+    return {r[0] for r in fetch_rows(dbname, "SELECT conversation_id FROM public.conversations "
                                              "WHERE user_id = %s", (user_id,))}
 
 
@@ -212,7 +212,7 @@ def test_each_user_exports_only_their_own(sample_db, postgrest):
 
 
 def test_selecting_another_users_conversation_exports_nothing(sample_db, postgrest):
-    [(bobs_id,)] = fetch_rows(sample_db, "SELECT id::text FROM export_system.conversations "
+    [(bobs_id,)] = fetch_rows(sample_db, "SELECT id::text FROM public.conversations "
                                          "WHERE user_id = %s ORDER BY conversation_id LIMIT 1", (BOB,))
     assert rpc_export(postgrest, {"scope": "selected", "conversation_ids": [bobs_id]}, sub=ALICE) == []
 
@@ -249,7 +249,7 @@ def test_execute_is_never_granted_to_anon_or_public(sample_db):
         FROM pg_proc p WHERE p.pronamespace = 'export_system'::regnamespace""")
     assert rows
     # Maintenance for pg_cron, and export_query, which takes SQL text.
-    owner_only = {"cleanup_expired", "run_queued_exports", "export_query"}
+    owner_only = {"cleanup_expired", "run_queued_exports", "export_query", "set_source"}
     for name, anon, authenticated, public in rows:
         assert not anon and not public, name
         assert authenticated == (name not in owner_only), name

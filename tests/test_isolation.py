@@ -146,13 +146,13 @@ def large_export(db, api):
     """A finished export of several 1 MiB parts."""
     with admin_connect(db) as conn:
         conn.execute("""
-            INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier)
+            INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier)
             SELECT gen_random_uuid(), 'big-' || g, %s, 'Big ' || g, 'approved', 'template'
             FROM generate_series(1, 4) g""", (ALICE,))
         conn.execute("""
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END, repeat('y', 900000)
-            FROM export_system.conversations c CROSS JOIN generate_series(1, 2) t
+            FROM public.conversations c CROSS JOIN generate_series(1, 2) t
             WHERE c.conversation_id LIKE 'big-%%'""")
     return lambda: queue(api, {"scope": "all", "filters": {"search": "Big"}})
 

@@ -34,7 +34,7 @@ def add_bulk_user(dbname):
     with admin_connect(dbname) as conn:
         conn.execute("INSERT INTO auth.users (id, email) VALUES (%s, 'dave@example.com')", (DAVE,))
         conn.execute("""
-            INSERT INTO export_system.conversations
+            INSERT INTO public.conversations
               (id, conversation_id, user_id, title, status, tier, quality_score, total_turns, created_at, updated_at)
             SELECT ('00000000-0000-4000-9000-' || lpad(to_hex(g), 12, '0'))::uuid,
                    'bulk-' || lpad(g::text, 6, '0'), %s, 'Bulk conversation ' || g, 'approved',
@@ -43,10 +43,10 @@ def add_bulk_user(dbname):
                    timestamptz '2026-02-01' + g * interval '1 second'
             FROM generate_series(1, %s) g""", (DAVE, BULK_TURNS, BULK_CONVERSATIONS))
         conn.execute("""
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             SELECT c.id, t, CASE WHEN t %% 2 = 1 THEN 'user' ELSE 'assistant' END,
                    'Turn ' || t || ' of ' || c.conversation_id || ': "quoted", comma, ' || repeat('lorem ipsum ', 6)
-            FROM export_system.conversations c CROSS JOIN generate_series(1, %s) t
+            FROM public.conversations c CROSS JOIN generate_series(1, %s) t
             WHERE c.user_id = %s""", (BULK_TURNS, DAVE))
         conn.execute("ANALYZE")
 
@@ -276,7 +276,7 @@ def queue_as_role(api, role):
 def test_a_job_sees_what_its_owner_sees(jobs_db, api):
     export_id = queue(api, {"format": "jsonl", "scope": "all"}, BOB)
     final = wait_until_finished(api, export_id, BOB)
-    owned = fetch_rows(jobs_db, "SELECT count(*) FROM export_system.conversations WHERE user_id = %s", (BOB,))[0][0]
+    owned = fetch_rows(jobs_db, "SELECT count(*) FROM public.conversations WHERE user_id = %s", (BOB,))[0][0]
     assert final["conversation_count"] + final["skipped_count"] == owned
 
 
@@ -448,14 +448,19 @@ def test_without_preloading_the_library_loads_and_run_queued_exports_serves_the_
 
     with connect() as conn:
         conn.execute("CREATE EXTENSION export_system")
-        conn.execute("""INSERT INTO export_system.conversations (conversation_id, user_id, status, tier)
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(unpreloaded_port),
+                    "-U", "postgres", "-d", "postgres", "-f", str(REPO / "sql/sample_app.sql")],
+                   check=True, stdout=subprocess.DEVNULL)
+    with connect() as conn:
+        conn.execute("""INSERT INTO public.conversations (conversation_id, user_id, status, tier)
                         SELECT 'c' || g, '0000000a-0000-4000-8000-00000000000a', 'approved', 'template'
                         FROM generate_series(1, 3) g""")
-        conn.execute("""INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+        conn.execute("""INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
                         SELECT c.id, t, (ARRAY['user', 'assistant'])[t], 'turn ' || t || ' of ' || c.conversation_id
-                        FROM export_system.conversations c, generate_series(1, 2) t""")
-        assert conn.execute("SHOW export_system.file_ttl").fetchone()[0] == "1d"
+                        FROM public.conversations c, generate_series(1, 2) t""")
         export_id = conn.execute("SELECT export_system.queue_export('{\"format\": \"csv\"}')").fetchone()[0]
+        # Calling it loaded the library, and with it the GUCs.
+        assert conn.execute("SHOW export_system.file_ttl").fetchone()[0] == "1d"
         assert conn.execute("SELECT export_system.run_queued_exports()").fetchone()[0] == 1
     with connect() as conn:  # a new backend loads the library without preloading: no FATAL
         wait_for(lambda: conn.execute("SELECT status = 'completed' FROM export_system.export_logs "

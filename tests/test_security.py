@@ -58,7 +58,7 @@ def raw_postgrest_transaction(dbname, statements, sub, role="authenticated", sea
 
 ESCALATION = ("SELECT pg_catalog.set_config('role','service_role',true) AS r, "
               "pg_catalog.query_to_xml('SELECT count(*) AS n, count(DISTINCT user_id) AS owners "
-              "FROM export_system.conversations', false, false, '') AS x")
+              "FROM public.conversations', false, false, '') AS x")
 OTHER_ATTACKS = [
     ESCALATION,
     f"SELECT pg_catalog.set_config('request.jwt.claims', '{{\"sub\":\"{BOB}\"}}', true)",
@@ -118,7 +118,7 @@ FORGED = ("SELECT 'forged'::text, 'FORGED-ROW'::text" + ", 'x'::text" * 20)
 
 
 def test_portal_substitution_is_impossible(db):
-    genuine = len(fetch_rows(db, "SELECT 1 FROM export_system.conversations WHERE user_id = %s", (ALICE,)))
+    genuine = len(fetch_rows(db, "SELECT 1 FROM public.conversations WHERE user_id = %s", (ALICE,)))
     claims = json.dumps({"role": "authenticated", "sub": ALICE})
     with psycopg.connect(dbname=db, user="authenticator") as conn:
         conn.execute("select set_config('role', 'authenticated', true), "
@@ -175,15 +175,15 @@ def large_db():
     name = create_database("t_security_large")
     with admin_connect(name) as conn:
         conn.execute("""
-            INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier)
+            INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier)
             SELECT ('00000000-0000-4000-a000-' || lpad(g::text, 12, '0'))::uuid, 'large-' || g, %s,
                    'Large ' || g, 'approved', 'template'
             FROM generate_series(1, %s) g""", (ALICE, LARGE_CONVERSATIONS))
         conn.execute("""
-            INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content)
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
             SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END,
                    CASE t WHEN 1 THEN 'Tell me everything.' ELSE repeat('x', %s) END
-            FROM export_system.conversations c CROSS JOIN generate_series(1, 2) t
+            FROM public.conversations c CROSS JOIN generate_series(1, 2) t
             WHERE c.conversation_id LIKE 'large-%%'""", (LARGE_VALUE_MB * MIB,))
     return name
 
@@ -225,7 +225,7 @@ def peak_backend_memory(dbname, sql):
     "SELECT export_system.export_conversations('{\"scope\": \"all\"}')",
     "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"json\"}')",
     "SELECT export_system.preview_export('{\"scope\": \"all\"}')",
-    "SELECT export_system.export_query('SELECT content FROM export_system.conversation_turns')",
+    "SELECT export_system.export_query('SELECT content FROM public.conversation_turns')",
 ])
 def test_memory_stays_bounded_by_the_largest_value(large_db, sql):
     peak, rows = peak_backend_memory(large_db, sql)
@@ -287,6 +287,11 @@ EVERY_FILTER = {"scope": "all", "filters": {
 @pytest.fixture(scope="module")
 def trapped_db(db):
     create_trap_schema(db)
+    with admin_connect(db) as conn:
+        # The application's RLS calls auth.uid(), a plain SQL function parsed
+        # on the caller's path: hardened as a careful app (and Supabase's
+        # linter) would, so the traps test the extension's SQL, not the app's.
+        conn.execute("ALTER FUNCTION auth.uid() SET search_path = pg_catalog, pg_temp")
     with admin_connect(db) as conn:
         # The traps work: a query resolved on the evil path is hijacked.
         conn.execute(f"SET search_path = {EVIL_PATH}")
@@ -418,11 +423,11 @@ def test_odd_jsonb_reaches_the_file_exactly(db):
     conversation = new_uuid()
     deep = "[" * 200 + "]" * 200
     with admin_connect(db) as conn:
-        conn.execute("""INSERT INTO export_system.conversations
+        conn.execute("""INSERT INTO public.conversations
                           (id, conversation_id, user_id, title, status, tier, quality_metrics, review_history)
                         VALUES (%s, 'odd-jsonb', %s, 'Odd', 'approved', 'template', '{"x": 1e400, "y": 1.50}', %s)""",
                      (conversation, BOB, deep))
-        conn.execute("INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content) "
+        conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) "
                      "VALUES (%s, 1, 'user', 'Q'), (%s, 2, 'assistant', 'A')", (conversation, conversation))
     selected = {"scope": "selected", "conversation_ids": [conversation], "include_approval_history": True}
     for fmt in ("jsonl", "json", "csv", "markdown"):
@@ -447,10 +452,10 @@ FORMULA_TITLES = [" =1+1", "\n=1+1", "\uff1d1+1", "\ufeff=1+1", "\t=1+1", "\r=1+
 def test_csv_guards_every_formula_variant(db, title):
     conversation = new_uuid()
     with admin_connect(db) as conn:
-        conn.execute("INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier) "
+        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier) "
                      "VALUES (%s, %s, %s, %s, 'approved', 'template')",
                      (conversation, f"formula-{conversation}", CAROL, title))
-        conn.execute("INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content) "
+        conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) "
                      "VALUES (%s, 1, 'user', 'Q'), (%s, 2, 'assistant', 'A')", (conversation, conversation))
     rows = rpc_export(Session(db), {"format": "csv", "bom": False, "scope": "selected",
                                     "conversation_ids": [conversation]}, sub=CAROL)

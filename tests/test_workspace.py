@@ -43,7 +43,7 @@ def error_of(call):
 
 
 def owned(db, user, where="true"):
-    return fetch_rows(db, f"SELECT count(*) FROM export_system.conversations c WHERE user_id = %s AND {where}",
+    return fetch_rows(db, f"SELECT count(*) FROM public.conversations c WHERE user_id = %s AND {where}",
                       (user,))[0][0]
 
 
@@ -116,7 +116,7 @@ def test_previews_are_not_audited(empty_log, api):
 
 
 def test_preview_shows_only_the_callers_conversations(api, db):
-    bobs = set(fetch_rows(db, "SELECT conversation_id FROM export_system.conversations WHERE user_id = %s", (BOB,)))
+    bobs = set(fetch_rows(db, "SELECT conversation_id FROM public.conversations WHERE user_id = %s", (BOB,)))
     shown = {(cid,) for cid in re.findall(r"sample-\d{4}", "".join(preview(api, {"scope": "all"}, sub=ALICE)))}
     assert shown and not shown & bobs
 
@@ -133,9 +133,9 @@ def test_scope_counts_match_what_each_user_owns(api, db, user):
 
 
 def test_scope_counts_for_selected_ids_count_only_visible_ones(api, db):
-    alices = [r[0] for r in fetch_rows(db, "SELECT id::text FROM export_system.conversations WHERE user_id = %s "
+    alices = [r[0] for r in fetch_rows(db, "SELECT id::text FROM public.conversations WHERE user_id = %s "
                                            "ORDER BY id LIMIT 2", (ALICE,))]
-    bobs = [r[0] for r in fetch_rows(db, "SELECT id::text FROM export_system.conversations WHERE user_id = %s "
+    bobs = [r[0] for r in fetch_rows(db, "SELECT id::text FROM public.conversations WHERE user_id = %s "
                                          "LIMIT 1", (BOB,))]
     config = {"scope": "selected", "conversation_ids": alices + bobs}
     assert rpc(api, "scope_counts", CONFIG_ARGS, {"config": config}, sub=ALICE)["selected"] == 2
@@ -145,7 +145,7 @@ def test_scope_counts_for_selected_ids_count_only_visible_ones(api, db):
 
 def test_scope_counts_without_identity_are_zero_and_service_role_sees_all(api, db):
     assert rpc(api, "scope_counts", CONFIG_ARGS, {"config": {}}, sub=None)["all"] == 0
-    total = fetch_rows(db, "SELECT count(*) FROM export_system.conversations")[0][0]
+    total = fetch_rows(db, "SELECT count(*) FROM public.conversations")[0][0]
     assert rpc(api, "scope_counts", CONFIG_ARGS, {"config": {}}, role="service_role")["all"] == total
 
 
@@ -382,7 +382,7 @@ def export_query(db, query, config, role=None):
 
 
 TITLES = "SELECT conversation_id, title, quality_score, total_turns, category, quality_metrics " \
-         "FROM export_system.conversations ORDER BY conversation_id"
+         "FROM public.conversations ORDER BY conversation_id"
 
 
 def test_export_query_formats_read_back_with_independent_parsers(api, db):
@@ -422,11 +422,11 @@ def test_compliance_can_export_their_own_audit_log_as_csv(empty_log, api):
 
 
 @pytest.mark.parametrize("query", [
-    "DELETE FROM export_system.conversations RETURNING id",
-    "WITH gone AS (DELETE FROM export_system.conversations RETURNING id) SELECT * FROM gone",
+    "DELETE FROM public.conversations RETURNING id",
+    "WITH gone AS (DELETE FROM public.conversations RETURNING id) SELECT * FROM gone",
     "SELECT export_system.set_export_preferences('{\"format\": \"csv\"}')",
-    "UPDATE export_system.conversations SET title = 'x' RETURNING id",
-    "SELECT 1; DELETE FROM export_system.conversations",
+    "UPDATE public.conversations SET title = 'x' RETURNING id",
+    "SELECT 1; DELETE FROM public.conversations",
 ])
 def test_export_query_refuses_writes_and_nothing_is_written(api, db, query):
     before = owned(db, ALICE)
@@ -438,7 +438,7 @@ def test_export_query_refuses_writes_and_nothing_is_written(api, db, query):
     assert state in ("25006", "0A000", "42P11", "42501"), state
     assert owned(db, ALICE) == before
     assert fetch_rows(db, "SELECT count(*) FROM export_system.export_preferences") == [(0,)]
-    assert fetch_rows(db, "SELECT count(*) FROM export_system.conversations WHERE title = 'x'") == [(0,)]
+    assert fetch_rows(db, "SELECT count(*) FROM public.conversations WHERE title = 'x'") == [(0,)]
 
 
 def test_export_query_runs_under_rls_as_its_caller(db):
@@ -446,10 +446,10 @@ def test_export_query_runs_under_rls_as_its_caller(db):
         conn.execute("DROP ROLE IF EXISTS compliance_auditor")
         conn.execute("CREATE ROLE compliance_auditor")
         conn.execute("GRANT USAGE ON SCHEMA export_system TO compliance_auditor")
-        conn.execute("GRANT SELECT ON export_system.conversations TO compliance_auditor")
+        conn.execute("GRANT SELECT ON public.conversations TO compliance_auditor")
         conn.execute("GRANT EXECUTE ON FUNCTION export_system.export_query(text, jsonb), "
                      "export_system.current_user_id() TO compliance_auditor")
-    query = "SELECT DISTINCT user_id FROM export_system.conversations"
+    query = "SELECT DISTINCT user_id FROM public.conversations"
     # A role without a JWT identity owns no conversations: RLS shows none.
     assert export_query(db, query, {"bom": False}, role="compliance_auditor") == ["user_id"]
     # The owner bypasses RLS: everyone's.
@@ -471,6 +471,6 @@ def test_status_is_for_the_owner_only(empty_log, api):
 
 def test_service_role_previews_everyone(api, db):
     shown = set(re.findall(r"sample-\d{4}", "".join(preview(api, {"scope": "all"}, role="service_role"))))
-    owners = {row[0] for row in fetch_rows(db, "SELECT user_id::text FROM export_system.conversations "
+    owners = {row[0] for row in fetch_rows(db, "SELECT user_id::text FROM public.conversations "
                                                "WHERE conversation_id = ANY(%s)", (list(shown),))}
     assert len(shown) == 3 and len(owners) > 1

@@ -3,4 +3,5 @@
 
 mod export;
 mod jobs;
+mod source;
 mod workspace;

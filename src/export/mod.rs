@@ -6,6 +6,7 @@
 pub mod pipeline;
 pub mod preview;
 pub mod query;
+pub mod registry;
 pub mod scope_counts;
 pub mod source;
 pub mod stream;

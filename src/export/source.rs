@@ -8,6 +8,7 @@ use chrono::{DateTime, SecondsFormat};
 use pgrx::prelude::*;
 
 use crate::config::{ExportConfig, Filters, Scope, SortColumn, SortDirection};
+use crate::export::registry::{Source, Turns};
 use crate::formats::StoredJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal, Row};
 use crate::sql_args::SqlArgs;
@@ -51,50 +52,130 @@ pub struct Turn {
 const BATCH_BYTES: usize = 4 << 20;
 const BATCH_ROWS: i64 = 5000;
 
-/// The SELECT list, every column named so rows are decoded by name and
-/// type (checked once per query against the portal's tuple descriptor).
-/// jsonb is read as its text, so it reaches the file exactly as stored.
-const COLUMNS: &str = "c.id::pg_catalog.text AS id, c.conversation_id::pg_catalog.text AS conversation_id, \
-    c.title::pg_catalog.text AS title, c.status::pg_catalog.text AS status, c.tier::pg_catalog.text AS tier, \
-    c.category::pg_catalog.text[] AS category, c.quality_score::pg_catalog.float8 AS quality_score, \
-    c.quality_metrics::pg_catalog.text AS quality_metrics, c.persona::pg_catalog.text AS persona, \
-    c.emotion::pg_catalog.text AS emotion, c.topic::pg_catalog.text AS topic, \
-    c.total_turns::pg_catalog.int4 AS total_turns, c.token_count::pg_catalog.int4 AS token_count, \
-    c.parent_id::pg_catalog.text AS parent_id, c.parent_type::pg_catalog.text AS parent_type, \
-    c.review_history::pg_catalog.text AS review_history, \
-    c.created_at::pg_catalog.timestamptz AS created_at, c.updated_at::pg_catalog.timestamptz AS updated_at, \
-    t.turn_number::pg_catalog.int4 AS turn_number, t.role::pg_catalog.text AS turn_role, \
-    t.content::pg_catalog.text AS turn_content, t.token_count::pg_catalog.int4 AS turn_token_count";
+/// The SELECT list: every field named, and cast to the type it is decoded
+/// as (checked once per query against the portal's tuple descriptor); a
+/// field the source lacks is NULL. jsonb is read as its text, so it reaches
+/// the file exactly as stored.
+fn select_list(source: &Source) -> String {
+    let conversation = |name: &str, sql_type: &str| {
+        format!("{} AS {name}", source.expression(name, "c", sql_type))
+    };
+    let id = source.require("id", "the source").sql("c");
+    let label = source
+        .column("conversation_id")
+        .map_or(format!("{id}::pg_catalog.text"), |c| {
+            format!("{}::pg_catalog.text", c.sql("c"))
+        });
+    let mut columns = vec![
+        format!("{id}::pg_catalog.text AS id"),
+        format!("{label} AS conversation_id"),
+    ];
+    for (name, sql_type) in [
+        ("title", "pg_catalog.text"),
+        ("status", "pg_catalog.text"),
+        ("tier", "pg_catalog.text"),
+        ("category", "pg_catalog.text[]"),
+        ("quality_score", "pg_catalog.float8"),
+        ("quality_metrics", "pg_catalog.text"),
+        ("persona", "pg_catalog.text"),
+        ("emotion", "pg_catalog.text"),
+        ("topic", "pg_catalog.text"),
+        ("total_turns", "pg_catalog.int4"),
+        ("token_count", "pg_catalog.int4"),
+        ("parent_id", "pg_catalog.text"),
+        ("parent_type", "pg_catalog.text"),
+        ("review_history", "pg_catalog.text"),
+        ("created_at", "pg_catalog.timestamptz"),
+        ("updated_at", "pg_catalog.timestamptz"),
+    ] {
+        columns.push(conversation(name, sql_type));
+    }
+    columns.extend(match &source.turns {
+        Turns::Relation {
+            turn_number,
+            role,
+            content,
+            token_count,
+            ..
+        } => [
+            format!("{}::pg_catalog.int4 AS turn_number", turn_number.sql("t")),
+            format!("{}::pg_catalog.text AS turn_role", role.sql("t")),
+            format!("{}::pg_catalog.text AS turn_content", content.sql("t")),
+            token_count.as_ref().map_or("NULL::pg_catalog.int4 AS turn_token_count".into(), |c| {
+                format!("{}::pg_catalog.int4 AS turn_token_count", c.sql("t"))
+            }),
+        ],
+        Turns::Embedded { .. } => [
+            "t.turn_number::pg_catalog.int4 AS turn_number".into(),
+            "(t.message OPERATOR(pg_catalog.->>) 'role') AS turn_role".into(),
+            "(t.message OPERATOR(pg_catalog.->>) 'content') AS turn_content".into(),
+            "CASE WHEN pg_catalog.jsonb_typeof(t.message OPERATOR(pg_catalog.->) 'token_count') \
+               OPERATOR(pg_catalog.=) 'number' \
+             THEN (t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric::pg_catalog.int4 END \
+             AS turn_token_count"
+                .into(),
+        ],
+    });
+    columns.join(", ")
+}
 
-fn sort_expression(column: SortColumn) -> &'static str {
+/// The turns of conversation `c`, as `t`: the turns relation, or the
+/// embedded messages array with its positions as turn numbers.
+fn turns_join(source: &Source) -> String {
+    let id = source.require("id", "the source").sql("c");
+    match &source.turns {
+        Turns::Relation {
+            relation,
+            conversation_id,
+            ..
+        } => format!(
+            "LEFT JOIN {relation} t ON {} OPERATOR(pg_catalog.=) {id}",
+            conversation_id.sql("t")
+        ),
+        Turns::Embedded { messages } => format!(
+            "LEFT JOIN LATERAL pg_catalog.jsonb_array_elements({}::pg_catalog.jsonb) \
+             WITH ORDINALITY AS t(message, turn_number) ON true",
+            messages.sql("c")
+        ),
+    }
+}
+
+fn sort_field(column: SortColumn) -> &'static str {
     match column {
-        SortColumn::CreatedAt => "c.created_at",
-        SortColumn::UpdatedAt => "c.updated_at",
-        SortColumn::QualityScore => "c.quality_score",
-        SortColumn::Title => "c.title",
-        SortColumn::ConversationId => "c.conversation_id",
-        SortColumn::TotalTurns => "c.total_turns",
-        SortColumn::TokenCount => "c.token_count",
-        SortColumn::Tier => "c.tier",
-        SortColumn::Status => "c.status",
+        SortColumn::CreatedAt => "created_at",
+        SortColumn::UpdatedAt => "updated_at",
+        SortColumn::QualityScore => "quality_score",
+        SortColumn::Title => "title",
+        SortColumn::ConversationId => "conversation_id",
+        SortColumn::TotalTurns => "total_turns",
+        SortColumn::TokenCount => "token_count",
+        SortColumn::Tier => "tier",
+        SortColumn::Status => "status",
     }
 }
 
 /// `WHERE` conditions for the scope and filters, in the caller's visibility.
-pub fn conversation_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
-    let mut conditions = scope_conditions(config, args);
-    conditions.extend(list_conditions(&config.filters, args));
-    conditions.extend(range_conditions(&config.filters, args));
+fn conversation_conditions(
+    config: &ExportConfig,
+    source: &Source,
+    args: &mut SqlArgs,
+) -> Vec<String> {
+    let mut conditions = scope_conditions(config, source, args);
+    conditions.extend(list_conditions(&config.filters, source, args));
+    conditions.extend(range_conditions(&config.filters, source, args));
     if let Some(search) = &config.filters.search {
-        conditions.push(search_condition(search, args));
+        conditions.push(search_condition(search, source, args));
     }
     conditions
 }
 
-fn scope_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
+fn scope_conditions(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Vec<String> {
     match config.scope {
         Scope::Approved => {
-            vec!["c.status OPERATOR(pg_catalog.=) 'approved'::pg_catalog.text".to_string()]
+            let status = source.require("status", "scope \"approved\"").sql("c");
+            vec![format!(
+                "{status}::pg_catalog.text OPERATOR(pg_catalog.=) 'approved'::pg_catalog.text"
+            )]
         }
         Scope::Selected => {
             let ids: Vec<String> = config
@@ -102,8 +183,18 @@ fn scope_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
                 .iter()
                 .map(|id| id.to_string())
                 .collect();
+            let id = source.require("id", "the source");
+            // A uuid id is compared as uuid, so its index serves the lookup.
+            let (column, array) = if id.is_uuid() {
+                (id.sql("c"), "pg_catalog.uuid[]")
+            } else {
+                (
+                    format!("{}::pg_catalog.text", id.sql("c")),
+                    "pg_catalog.text[]",
+                )
+            };
             vec![format!(
-                "c.id OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.uuid[])",
+                "{column} OPERATOR(pg_catalog.=) ANY ({}::{array})",
                 args.arg(ids)
             )]
         }
@@ -113,25 +204,26 @@ fn scope_conditions(config: &ExportConfig, args: &mut SqlArgs) -> Vec<String> {
 
 /// Filters that pick from a list: a column equal to any listed value, or
 /// (categories) sharing one.
-fn list_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
+fn list_conditions(filters: &Filters, source: &Source, args: &mut SqlArgs) -> Vec<String> {
     let keywords = |values: Vec<&str>| values.into_iter().map(str::to_string).collect::<Vec<_>>();
     let lists = [
         (
-            "c.status",
+            "status",
             keywords(filters.status.iter().map(|s| s.as_str()).collect()),
         ),
         (
-            "c.tier",
+            "tier",
             keywords(filters.tier.iter().map(|t| t.as_str()).collect()),
         ),
-        ("c.persona", filters.persona.clone()),
-        ("c.emotion", filters.emotion.clone()),
-        ("c.topic", filters.topic.clone()),
+        ("persona", filters.persona.clone()),
+        ("emotion", filters.emotion.clone()),
+        ("topic", filters.topic.clone()),
     ];
     let mut conditions: Vec<String> = lists
         .into_iter()
         .filter(|(_, values)| !values.is_empty())
-        .map(|(column, values)| {
+        .map(|(field, values)| {
+            let column = source.require(field, &format!("filters.{field}")).sql("c");
             format!(
                 "{column}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.text[])",
                 args.arg(values)
@@ -139,8 +231,9 @@ fn list_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
         })
         .collect();
     if !filters.category.is_empty() {
+        let column = source.require("category", "filters.category").sql("c");
         conditions.push(format!(
-            "c.category::pg_catalog.text[] OPERATOR(pg_catalog.&&) {}::pg_catalog.text[]",
+            "{column}::pg_catalog.text[] OPERATOR(pg_catalog.&&) {}::pg_catalog.text[]",
             args.arg(filters.category.clone())
         ));
     }
@@ -148,40 +241,52 @@ fn list_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
 }
 
 /// Inclusive bounds on the quality score and the creation time.
-fn range_conditions(filters: &Filters, args: &mut SqlArgs) -> Vec<String> {
+fn range_conditions(filters: &Filters, source: &Source, args: &mut SqlArgs) -> Vec<String> {
     let mut conditions = Vec::new();
-    let score = "c.quality_score::pg_catalog.numeric";
-    if let Some(min) = filters.quality_min {
-        let min = args.arg(min);
-        conditions.push(format!(
-            "{score} OPERATOR(pg_catalog.>=) {min}::pg_catalog.numeric"
-        ));
-    }
-    if let Some(max) = filters.quality_max {
-        let max = args.arg(max);
-        conditions.push(format!(
-            "{score} OPERATOR(pg_catalog.<=) {max}::pg_catalog.numeric"
-        ));
-    }
-    let created = "c.created_at::pg_catalog.timestamptz";
-    if let Some(from) = &filters.created_from {
-        let from = args.arg(from.clone());
-        conditions.push(format!(
-            "{created} OPERATOR(pg_catalog.>=) {from}::pg_catalog.timestamptz"
-        ));
-    }
-    if let Some(to) = &filters.created_to {
-        let to = args.arg(to.clone());
-        conditions.push(format!(
-            "{created} OPERATOR(pg_catalog.<=) {to}::pg_catalog.timestamptz"
-        ));
+    let bounds = [
+        (
+            "quality_score",
+            "filters.quality_min",
+            filters.quality_min.map(|v| args.arg(v)),
+            ">=",
+            "numeric",
+        ),
+        (
+            "quality_score",
+            "filters.quality_max",
+            filters.quality_max.map(|v| args.arg(v)),
+            "<=",
+            "numeric",
+        ),
+        (
+            "created_at",
+            "filters.created_from",
+            filters.created_from.clone().map(|v| args.arg(v)),
+            ">=",
+            "timestamptz",
+        ),
+        (
+            "created_at",
+            "filters.created_to",
+            filters.created_to.clone().map(|v| args.arg(v)),
+            "<=",
+            "timestamptz",
+        ),
+    ];
+    for (field, key, placeholder, operator, sql_type) in bounds {
+        if let Some(placeholder) = placeholder {
+            let column = source.require(field, key).sql("c");
+            conditions.push(format!(
+                "{column}::pg_catalog.{sql_type} OPERATOR(pg_catalog.{operator}) {placeholder}::pg_catalog.{sql_type}"
+            ));
+        }
     }
     conditions
 }
 
 /// The search text in the title or any turn, case-insensitively. strpos,
 /// not LIKE: the text is literal, never a pattern.
-fn search_condition(search: &str, args: &mut SqlArgs) -> String {
+fn search_condition(search: &str, source: &Source, args: &mut SqlArgs) -> String {
     let needle = args.arg(search.to_string());
     let contains = |text: &str| {
         format!(
@@ -189,19 +294,35 @@ fn search_condition(search: &str, args: &mut SqlArgs) -> String {
              pg_catalog.lower({needle}::pg_catalog.text)) OPERATOR(pg_catalog.>) 0"
         )
     };
-    format!(
-        "({} OR EXISTS (SELECT 1 FROM export_system.conversation_turns st \
-           WHERE st.conversation_id OPERATOR(pg_catalog.=) c.id AND {}))",
-        contains("c.title"),
-        contains("st.content")
-    )
+    let id = source.require("id", "the source").sql("c");
+    let in_turns = match &source.turns {
+        Turns::Relation {
+            relation,
+            conversation_id,
+            content,
+            ..
+        } => format!(
+            "EXISTS (SELECT 1 FROM {relation} st WHERE {} OPERATOR(pg_catalog.=) {id} AND {})",
+            conversation_id.sql("st"),
+            contains(&content.sql("st"))
+        ),
+        Turns::Embedded { messages } => format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements({}::pg_catalog.jsonb) sm(message) WHERE {})",
+            messages.sql("c"),
+            contains("(sm.message OPERATOR(pg_catalog.->>) 'content')")
+        ),
+    };
+    match source.column("title") {
+        Some(title) => format!("({} OR {in_turns})", contains(&title.sql("c"))),
+        None => in_turns,
+    }
 }
 
 /// The matching conversations in export order, with the `limit` applied.
 /// Ordering uses each type's default btree operator class, which
 /// search_path cannot change.
-fn selection(config: &ExportConfig, args: &mut SqlArgs) -> (String, String) {
-    let conditions = conversation_conditions(config, args);
+fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> (String, String) {
+    let conditions = conversation_conditions(config, source, args);
     let where_clause = if conditions.is_empty() {
         String::new()
     } else {
@@ -211,37 +332,46 @@ fn selection(config: &ExportConfig, args: &mut SqlArgs) -> (String, String) {
         SortDirection::Asc => "ASC",
         SortDirection::Desc => "DESC",
     };
-    let order = format!(
-        "{} {direction} NULLS LAST, c.id {direction}",
-        sort_expression(config.sort.by)
-    );
+    let field = sort_field(config.sort.by);
+    let sort = match field {
+        // Without a label column conversations are labelled by their id, and
+        // without a creation time the default order is by id.
+        "conversation_id" | "created_at" if source.column(field).is_none() => {
+            source.require("id", "the source").sql("c")
+        }
+        _ => source.require(field, "sort.by").sql("c"),
+    };
+    let id = source.require("id", "the source").sql("c");
+    let order = format!("{sort} {direction} NULLS LAST, {id} {direction}");
     let limit = match config.limit {
         Some(limit) => format!("LIMIT {}::pg_catalog.int8", args.arg(limit)),
         None => String::new(),
     };
     let conversations = format!(
-        "SELECT c.* FROM export_system.conversations c {where_clause} ORDER BY {order} {limit}"
+        "SELECT c.* FROM {} c {where_clause} ORDER BY {order} {limit}",
+        source.conversations
     );
     (conversations, order)
 }
 
-/// The export query: matching conversations in sort order (ties broken by id),
-/// each followed by its turns in turn order.
-pub fn export_query(config: &ExportConfig) -> (String, SqlArgs) {
+/// The export query: matching conversations in sort order (ties broken by
+/// id), each followed by its turns in turn order.
+fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
-    let (conversations, order) = selection(config, &mut args);
+    let (conversations, order) = selection(config, source, &mut args);
     let sql = format!(
-        "SELECT {COLUMNS} FROM ({conversations}) c \
-         LEFT JOIN export_system.conversation_turns t ON t.conversation_id OPERATOR(pg_catalog.=) c.id \
-         ORDER BY {order}, t.turn_number"
+        "SELECT {} FROM ({conversations}) c {} ORDER BY {order}, t.turn_number",
+        select_list(source),
+        turns_join(source)
     );
     (sql, args)
 }
 
 /// How many conversations the export holds, counted as the caller (under RLS).
 pub fn count_conversations(config: &ExportConfig) -> i64 {
+    let source = Source::load();
     let mut args = SqlArgs::default();
-    let (conversations, _) = selection(config, &mut args);
+    let (conversations, _) = selection(config, &source, &mut args);
     let sql = format!("SELECT pg_catalog.count(*) FROM ({conversations}) c");
     Spi::connect(|client| {
         client
@@ -292,9 +422,19 @@ struct Layout {
     turn_role: usize,
     turn_content: usize,
     turn_token_count: usize,
+    /// The source has no total_turns column: count the turns read.
+    total_turns_counted: bool,
 }
 
 impl Layout {
+    /// A conversation whose last turn has been read.
+    fn complete(&self, mut conversation: Conversation) -> Conversation {
+        if self.total_turns_counted {
+            conversation.total_turns = conversation.turns.len() as i32;
+        }
+        conversation
+    }
+
     fn of(portal: &PinnedPortal) -> Layout {
         let text = |name| portal.column_index(name, pg_sys::TEXTOID);
         let int4 = |name| portal.column_index(name, pg_sys::INT4OID);
@@ -322,6 +462,7 @@ impl Layout {
             turn_role: text("turn_role"),
             turn_content: text("turn_content"),
             turn_token_count: int4("turn_token_count"),
+            total_turns_counted: false,
         }
     }
 
@@ -417,9 +558,11 @@ impl ConversationSource {
     }
 
     fn open_portal(config: &ExportConfig, holdable: bool) -> ConversationSource {
-        let (sql, args) = export_query(config);
+        let source = Source::load();
+        let (sql, args) = export_query(config, &source);
         let portal = PinnedPortal::open(&sql, &args.values, holdable);
-        let layout = Layout::of(&portal);
+        let mut layout = Layout::of(&portal);
+        layout.total_turns_counted = source.column("total_turns").is_none();
         ConversationSource {
             portal,
             layout,
@@ -443,17 +586,17 @@ impl ConversationSource {
 
     /// Fetch one batch; complete conversations are appended to `out`.
     pub fn next_batch(&mut self, out: &mut Vec<Conversation>) {
+        let layout = &self.layout;
         if self.portal.is_exhausted() {
-            out.extend(self.pending.take());
+            out.extend(self.pending.take().map(|c| layout.complete(c)));
             return;
         }
-        let layout = &self.layout;
         let pending = &mut self.pending;
         self.portal.fetch(self.budget, &mut |row| {
             let id = row.text(layout.id).unwrap_or_default();
             let mut started = false;
             if pending.as_ref().is_none_or(|c| c.id != id) {
-                out.extend(pending.take());
+                out.extend(pending.take().map(|c| layout.complete(c)));
                 *pending = Some(layout.conversation(row, id));
                 started = true;
             }
@@ -464,7 +607,7 @@ impl ConversationSource {
             bytes
         });
         if self.portal.is_exhausted() {
-            out.extend(self.pending.take());
+            out.extend(self.pending.take().map(|c| layout.complete(c)));
         }
     }
 

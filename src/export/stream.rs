@@ -20,6 +20,7 @@ use crate::config::ExportConfig;
 use crate::config::preferences;
 use crate::error::UserError;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::registry;
 use crate::export::source::{self, ConversationSource};
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::srf::{self, EarlyStop, ShutdownHook};
@@ -219,10 +220,12 @@ pub fn stream_conversations(
         refuse_above_async_threshold(&config);
     }
     let source = ConversationSource::open(&config);
+    let mut audited_config = config.to_json();
+    registry::note_in_audit(&mut audited_config);
     let description = ExportDescription {
         kind: "conversations",
         format: config.format.as_str(),
-        config: config.to_json(),
+        config: audited_config,
     };
     let producer = ConversationRows {
         pipeline: ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now())),

@@ -12,6 +12,7 @@ use crate::audit::status::{self, ExportStatus};
 use crate::config::ExportConfig;
 use crate::config::preferences;
 use crate::error::{OrRaise, UserError};
+use crate::export::registry;
 use crate::jobs::worker;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::jsonb_arg::ConfigJson;
@@ -83,11 +84,13 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
     let identity = Identity::current();
     rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
+    let mut audited_config = config.to_json();
+    registry::note_in_audit(&mut audited_config);
     status::record_queued(
         &export_id,
         &identity,
         config.format.as_str(),
-        config.to_json(),
+        audited_config,
     );
     pgrx::register_xact_callback(pgrx::PgXactCallbackEvent::Commit, worker::wake_workers);
     pgrx::Uuid::from_bytes(*uuid::Uuid::parse_str(&export_id).unwrap().as_bytes())

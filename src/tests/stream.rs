@@ -12,12 +12,27 @@ mod tests {
             .unwrap()
     }
 
-    fn seed_two_conversations() {
+    /// The application's tables, minimal, registered as the source.
+    fn register_app_tables() {
         Spi::run(
-            "INSERT INTO export_system.conversations (id, conversation_id, user_id, title, status, tier) VALUES
+            "CREATE TABLE public.conversations (id uuid PRIMARY KEY, conversation_id text, user_id uuid,
+                                                title text, status text, tier text);
+             CREATE TABLE public.conversation_turns (conversation_id uuid, turn_number int, role text,
+                                                     content text, token_count int);
+             ALTER TABLE public.conversations ENABLE ROW LEVEL SECURITY;
+             ALTER TABLE public.conversation_turns ENABLE ROW LEVEL SECURITY;
+             SELECT export_system.set_source('public.conversations', 'public.conversation_turns');",
+        )
+        .unwrap();
+    }
+
+    fn seed_two_conversations() {
+        register_app_tables();
+        Spi::run(
+            "INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier) VALUES
                ('00000000-0000-4000-8000-000000000001', 'c1', '0000000a-0000-4000-8000-00000000000a', 'One', 'approved', 'template'),
                ('00000000-0000-4000-8000-000000000002', 'c2', '0000000a-0000-4000-8000-00000000000a', 'Two', 'approved', 'scenario');
-             INSERT INTO export_system.conversation_turns (conversation_id, turn_number, role, content) VALUES
+             INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) VALUES
                ('00000000-0000-4000-8000-000000000001', 1, 'user', 'Hi \"there\"'),
                ('00000000-0000-4000-8000-000000000001', 2, 'assistant', 'Hello'),
                ('00000000-0000-4000-8000-000000000002', 1, 'user', 'Q'),
@@ -28,6 +43,7 @@ mod tests {
 
     #[pg_test]
     fn empty_export_is_audited_with_zero_counts() {
+        register_app_tables();
         let rows: i64 =
             Spi::get_one("SELECT count(*) FROM export_system.export_conversations('{}')")
                 .unwrap()
@@ -80,6 +96,7 @@ mod tests {
 
     #[pg_test(error = "unknown key \"fromat\" in export config")]
     fn unknown_key_is_an_error() {
+        register_app_tables();
         Spi::run("SELECT export_system.export_conversations('{\"fromat\": \"csv\"}')").unwrap();
     }
 

@@ -36,10 +36,11 @@ def create_database(name, supabase_auth=True, rate_limit=0):
         )
     with admin_connect(name) as conn:
         conn.execute("CREATE EXTENSION export_system")
-    subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(REPO / "sql/sample_data.sql")],
-        check=True, env=env, stdout=subprocess.DEVNULL,
-    )
+    for script in ("sql/sample_app.sql", "sql/sample_data.sql"):
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(REPO / script)],
+            check=True, env=env, stdout=subprocess.DEVNULL,
+        )
     return name
 
 

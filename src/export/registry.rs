@@ -1,0 +1,626 @@
+//! The registered source: which of the application's relations hold the
+//! conversations (and their turns), and which of their columns hold each
+//! field. Registered once by an administrator with `set_source`, checked
+//! then (relations exist, columns exist with usable types, each relation
+//! enforces Row Level Security), and stored as catalog names: identifiers
+//! reach SQL only quoted from the catalog, never as a user typed them.
+//!
+//! Two shapes: normalized (a conversations relation plus a turns relation)
+//! and embedded (a `jsonb` messages array on each conversation).
+
+use pgrx::PgSqlErrorCode;
+use pgrx::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::audit::record::as_log_owner;
+use crate::error::UserError;
+use crate::pg::guc::with_pinned_search_path;
+
+/// What a column must be to hold a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Anything with a text form (ids).
+    Any,
+    Text,
+    TextArray,
+    Number,
+    Integer,
+    Json,
+    Timestamp,
+}
+
+impl Kind {
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Any => "any type",
+            Kind::Text => "a text type (text, varchar, char)",
+            Kind::TextArray => "an array of text (text[], varchar[])",
+            Kind::Number => "a number type (numeric, real, double precision, integer)",
+            Kind::Integer => "an integer type (smallint, integer, bigint)",
+            Kind::Json => "jsonb or json",
+            Kind::Timestamp => "timestamptz or timestamp",
+        }
+    }
+}
+
+struct Field {
+    name: &'static str,
+    kind: Kind,
+    required: bool,
+}
+
+const fn field(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+const fn required(name: &'static str, kind: Kind) -> Field {
+    Field {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+/// A conversation's fields; each defaults to the column of the same name.
+const CONVERSATION_FIELDS: &[Field] = &[
+    required("id", Kind::Any),
+    field("conversation_id", Kind::Text),
+    field("title", Kind::Text),
+    field("status", Kind::Text),
+    field("tier", Kind::Text),
+    field("category", Kind::TextArray),
+    field("quality_score", Kind::Number),
+    field("quality_metrics", Kind::Json),
+    field("persona", Kind::Text),
+    field("emotion", Kind::Text),
+    field("topic", Kind::Text),
+    field("total_turns", Kind::Integer),
+    field("token_count", Kind::Integer),
+    field("parent_id", Kind::Any),
+    field("parent_type", Kind::Text),
+    field("review_history", Kind::Json),
+    field("created_at", Kind::Timestamp),
+    field("updated_at", Kind::Timestamp),
+];
+
+/// The embedded shape's messages array: `[{"role": …, "content": …}, …]`.
+const MESSAGES_FIELD: Field = required("messages", Kind::Json);
+
+/// A turn's fields, in the normalized shape's turns relation.
+const TURN_FIELDS: &[Field] = &[
+    required("conversation_id", Kind::Any),
+    required("turn_number", Kind::Integer),
+    required("role", Kind::Text),
+    required("content", Kind::Text),
+    field("token_count", Kind::Integer),
+];
+
+/// A column as the catalog names it, and its type.
+#[derive(Debug, Clone)]
+pub struct SourceColumn {
+    name: String,
+    type_oid: pg_sys::Oid,
+}
+
+impl SourceColumn {
+    /// The column of relation alias `alias`, quoted for SQL.
+    pub fn sql(&self, alias: &str) -> String {
+        format!("{alias}.{}", quote_identifier(&self.name))
+    }
+
+    pub fn is_uuid(&self) -> bool {
+        self.type_oid == pg_sys::UUIDOID
+    }
+}
+
+/// Double-quote an identifier the catalog gave us (doubling inner quotes).
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[derive(Debug, Clone)]
+pub enum Turns {
+    /// A turns relation (qualified, quoted name) and its columns.
+    Relation {
+        relation: String,
+        conversation_id: SourceColumn,
+        turn_number: SourceColumn,
+        role: SourceColumn,
+        content: SourceColumn,
+        token_count: Option<SourceColumn>,
+    },
+    /// A messages array on each conversation.
+    Embedded { messages: SourceColumn },
+}
+
+/// The registration, resolved against the catalog for one query.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The conversations relation, qualified and quoted.
+    pub conversations: String,
+    columns: Vec<(&'static str, SourceColumn)>,
+    pub turns: Turns,
+    /// The administrator allowed relations without Row Level Security.
+    pub rls_opted_out: bool,
+}
+
+impl Source {
+    /// The column holding conversation field `name`, if the source has one.
+    pub fn column(&self, name: &str) -> Option<&SourceColumn> {
+        self.columns
+            .iter()
+            .find(|(field, _)| *field == name)
+            .map(|(_, column)| column)
+    }
+
+    /// The column an option or filter needs; SQLSTATE 22023 naming it when
+    /// the source has none.
+    pub fn require(&self, name: &str, needed_by: &str) -> &SourceColumn {
+        self.column(name).unwrap_or_else(|| {
+            UserError::invalid_parameter(
+                format!("{needed_by} needs a \"{name}\" column, and the registered source has none"),
+                format!(
+                    "Map one with export_system.set_source(…, columns => '{{\"conversations\": {{\"{name}\": \"<column>\"}}}}'), or leave {needed_by} out."
+                ),
+            )
+            .raise()
+        })
+    }
+
+    /// The field as an SQL expression of `alias`'s row, cast to `sql_type`; NULL when absent.
+    pub fn expression(&self, name: &str, alias: &str, sql_type: &str) -> String {
+        match self.column(name) {
+            Some(column) => format!("{}::{sql_type}", column.sql(alias)),
+            None => format!("NULL::{sql_type}"),
+        }
+    }
+
+    /// Read the registration (with the owner's privileges: it is the
+    /// extension's own state) and resolve it against the catalog.
+    pub fn load() -> Source {
+        let stored = as_log_owner(|| {
+            Spi::get_three::<pg_sys::Oid, pg_sys::Oid, pgrx::JsonB>(
+                "SELECT conversations::oid, turns::oid, columns FROM export_system.source",
+            )
+        })
+        .unwrap_or((None, None, None));
+        let (Some(conversations), turns, Some(columns)) = stored else {
+            UserError {
+                code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                message: "no conversation source is registered".into(),
+                hint: "An administrator registers the application's tables once: SELECT export_system.set_source('public.conversations', 'public.conversation_turns');".into(),
+            }
+            .raise()
+        };
+        let rls_opted_out = columns.0.get("allow_without_rls") == Some(&Value::Bool(true));
+        resolve(conversations, turns, &columns.0, rls_opted_out).unwrap_or_else(|e| e.raise())
+    }
+}
+
+struct Relation {
+    qualified: String,
+    kind: u8,
+    row_security: bool,
+    security_invoker: bool,
+}
+
+fn relation(oid: pg_sys::Oid) -> Result<Relation, UserError> {
+    let found = with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            let table = client
+                .select(
+                    "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relrowsecurity, \
+                            COALESCE('security_invoker=true' = ANY (c.reloptions) \
+                                     OR 'security_invoker=on' = ANY (c.reloptions), false) \
+                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.oid = $1",
+                    Some(1),
+                    &[oid.into()],
+                )
+                .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"));
+            if table.is_empty() {
+                return None;
+            }
+            let row = table.first();
+            Some(Relation {
+                qualified: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                kind: row
+                    .get::<String>(2)
+                    .ok()
+                    .flatten()
+                    .and_then(|k| k.bytes().next())
+                    .unwrap_or(b'?'),
+                row_security: row.get::<bool>(3).ok().flatten().unwrap_or(false),
+                security_invoker: row.get::<bool>(4).ok().flatten().unwrap_or(false),
+            })
+        })
+    });
+    found.ok_or_else(|| UserError {
+        code: PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+        message: format!("the registered relation {} no longer exists", oid.to_u32()),
+        hint: "Register the source again with export_system.set_source().".into(),
+    })
+}
+
+/// Refuse a relation that does not enforce Row Level Security.
+fn check_row_security(relation: &Relation) -> Result<(), UserError> {
+    let refuse = |what: &str| {
+        UserError {
+        code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message: format!("{} {what}", relation.qualified),
+        hint: "Exports read as the caller, so the relation must decide which rows each tenant sees: without RLS (or through a view that runs as its owner) every tenant could export everyone's conversations. Enable RLS with policies, use a view WITH (security_invoker = true), or, for a single-tenant database, pass allow_without_rls => true (recorded in every audit row).".into(),
+    }
+    };
+    match relation.kind {
+        b'r' | b'p' if relation.row_security => Ok(()),
+        b'r' | b'p' => Err(refuse("does not have Row Level Security enabled")),
+        b'v' if relation.security_invoker => Ok(()),
+        b'v' => Err(refuse(
+            "is a view without security_invoker, so it reads its tables as its owner, past their RLS",
+        )),
+        _ => Err(refuse(
+            "is neither a table nor a view, and cannot enforce Row Level Security",
+        )),
+    }
+}
+
+/// A relation's columns: name → type.
+fn columns_of(oid: pg_sys::Oid) -> Vec<SourceColumn> {
+    with_pinned_search_path(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT attname::text, atttypid FROM pg_catalog.pg_attribute \
+                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    None,
+                    &[oid.into()],
+                )
+                .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"))
+                .map(|row| SourceColumn {
+                    name: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                    type_oid: row
+                        .get::<pg_sys::Oid>(2)
+                        .ok()
+                        .flatten()
+                        .unwrap_or(pg_sys::InvalidOid),
+                })
+                .collect()
+        })
+    })
+}
+
+/// Whether a column of `type_oid` can hold a field of `kind`.
+fn usable(kind: Kind, type_oid: pg_sys::Oid) -> bool {
+    let (category, element) = with_pinned_search_path(|| {
+        Spi::get_two_with_args::<String, pg_sys::Oid>(
+            "SELECT typcategory::text, typelem FROM pg_catalog.pg_type WHERE oid = $1",
+            &[type_oid.into()],
+        )
+        .unwrap_or((None, None))
+    });
+    let category = category.unwrap_or_default();
+    match kind {
+        Kind::Any => true,
+        Kind::Text => category == "S",
+        Kind::TextArray => category == "A" && element.is_some_and(|e| usable(Kind::Text, e)),
+        Kind::Number => category == "N",
+        Kind::Integer => matches!(
+            type_oid,
+            pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID
+        ),
+        Kind::Json => matches!(type_oid, pg_sys::JSONBOID | pg_sys::JSONOID),
+        Kind::Timestamp => matches!(type_oid, pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID),
+    }
+}
+
+fn type_name(type_oid: pg_sys::Oid) -> String {
+    with_pinned_search_path(|| {
+        Spi::get_one_with_args::<String>("SELECT format_type($1, NULL)", &[type_oid.into()])
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Map each field to its column: the mapped name, else the field's own
+/// name if the relation has it. Mapped columns must exist; required fields
+/// must be found; types must fit.
+fn map_fields(
+    relation: &Relation,
+    columns: &[SourceColumn],
+    fields: &[&Field],
+    mapping: Option<&Map<String, Value>>,
+    group: &str,
+) -> Result<Vec<(&'static str, SourceColumn)>, UserError> {
+    if let Some(mapping) = mapping
+        && let Some(unknown) = mapping
+            .keys()
+            .find(|key| !fields.iter().any(|f| f.name == *key))
+    {
+        return Err(UserError::invalid_parameter(
+            format!("unknown field \"{group}.{unknown}\" in the source's columns"),
+            format!(
+                "Fields of {group}: {}.",
+                fields.iter().map(|f| f.name).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let mut mapped = Vec::new();
+    for field in fields {
+        let given = mapping.and_then(|m| m.get(field.name));
+        let name = match given {
+            None => field.name.to_string(),
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => {
+                return Err(UserError::invalid_parameter(
+                    format!(
+                        "the source's column for \"{group}.{}\" must be a column name, got {other}",
+                        field.name
+                    ),
+                    "Give the column's name as a string.",
+                ));
+            }
+        };
+        let Some(column) = columns.iter().find(|c| c.name == name) else {
+            if given.is_some() || field.required {
+                return Err(UserError {
+                    code: PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+                    message: format!(
+                        "{} has no column \"{name}\" for field \"{group}.{}\"",
+                        relation.qualified, field.name
+                    ),
+                    hint: format!(
+                        "Map the field to an existing column: columns => '{{\"{group}\": {{\"{}\": \"<column>\"}}}}'.",
+                        field.name
+                    ),
+                });
+            }
+            continue;
+        };
+        if !usable(field.kind, column.type_oid) {
+            return Err(UserError {
+                code: PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+                message: format!(
+                    "column \"{}\" of {} has type {}, but field \"{group}.{}\" needs {}",
+                    column.name,
+                    relation.qualified,
+                    type_name(column.type_oid),
+                    field.name,
+                    field.kind.describe()
+                ),
+                hint: "Map the field to another column, or expose a converted column through a view WITH (security_invoker = true).".into(),
+            });
+        }
+        mapped.push((field.name, column.clone()));
+    }
+    Ok(mapped)
+}
+
+fn resolve(
+    conversations_oid: pg_sys::Oid,
+    turns_oid: Option<pg_sys::Oid>,
+    mapping: &Value,
+    rls_opted_out: bool,
+) -> Result<Source, UserError> {
+    let group = |name: &str| mapping.get(name).and_then(Value::as_object);
+    let conversations = relation(conversations_oid)?;
+    let turns_relation = turns_oid.map(relation).transpose()?;
+    if !rls_opted_out {
+        check_row_security(&conversations)?;
+        if let Some(turns) = &turns_relation {
+            check_row_security(turns)?;
+        }
+    }
+    let conversation_columns = columns_of(conversations_oid);
+    let mut conversation_fields: Vec<&Field> = CONVERSATION_FIELDS.iter().collect();
+    if turns_relation.is_none() {
+        conversation_fields.push(&MESSAGES_FIELD);
+    }
+    let mut columns = map_fields(
+        &conversations,
+        &conversation_columns,
+        &conversation_fields,
+        group("conversations"),
+        "conversations",
+    )?;
+    let turns = match (turns_relation, turns_oid) {
+        (Some(relation), Some(oid)) => {
+            let mut mapped = map_fields(
+                &relation,
+                &columns_of(oid),
+                &TURN_FIELDS.iter().collect::<Vec<_>>(),
+                group("turns"),
+                "turns",
+            )?;
+            let mut take = |name: &str| {
+                mapped
+                    .iter()
+                    .position(|(field, _)| *field == name)
+                    .map(|index| mapped.remove(index).1)
+            };
+            Turns::Relation {
+                relation: relation.qualified.clone(),
+                conversation_id: take("conversation_id").expect("required"),
+                turn_number: take("turn_number").expect("required"),
+                role: take("role").expect("required"),
+                content: take("content").expect("required"),
+                token_count: take("token_count"),
+            }
+        }
+        _ => {
+            if group("turns").is_some() {
+                return Err(UserError::invalid_parameter(
+                    "the source's columns map \"turns\", but no turns relation is given",
+                    "Pass the turns relation as set_source's second argument, or drop the \"turns\" mapping for an embedded messages column.",
+                ));
+            }
+            let index = columns
+                .iter()
+                .position(|(field, _)| *field == "messages")
+                .expect("required");
+            Turns::Embedded {
+                messages: columns.remove(index).1,
+            }
+        }
+    };
+    Ok(Source {
+        conversations: conversations.qualified,
+        columns,
+        turns,
+        rls_opted_out,
+    })
+}
+
+/// Only superusers and the extension's owner may register a source.
+fn check_may_register() {
+    let allowed = with_pinned_search_path(|| {
+        Spi::get_one::<bool>(
+            "SELECT r.rolsuper OR e.extowner = r.oid FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e \
+             WHERE r.rolname = current_user AND e.extname = 'export_system'",
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if !allowed {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message:
+                "only the extension's owner or a superuser may register the conversation source"
+                    .into(),
+            hint: "Ask the database administrator to run export_system.set_source().".into(),
+        }
+        .raise();
+    }
+}
+
+/// Register (or replace) the source; returns the registration as stored.
+pub fn set_source(
+    conversations: pg_sys::Oid,
+    turns: Option<pg_sys::Oid>,
+    columns: Value,
+    allow_without_rls: bool,
+) -> Value {
+    check_may_register();
+    let mapping = match columns {
+        Value::Null => json!({}),
+        Value::Object(_) => columns,
+        other => UserError::invalid_parameter(
+            format!("the source's columns must be a JSON object, got {other}"),
+            "For example '{\"conversations\": {\"title\": \"subject\"}, \"turns\": {\"content\": \"body\"}}'.",
+        )
+        .raise(),
+    };
+    if let Some(key) = mapping.as_object().and_then(|m| {
+        m.keys()
+            .find(|k| !matches!(k.as_str(), "conversations" | "turns"))
+    }) {
+        UserError::invalid_parameter(
+            format!("unknown key \"{key}\" in the source's columns"),
+            "Valid keys: conversations, turns.",
+        )
+        .raise();
+    }
+    let source =
+        resolve(conversations, turns, &mapping, allow_without_rls).unwrap_or_else(|e| e.raise());
+    let mut stored = describe(&source);
+    stored["allow_without_rls"] = json!(allow_without_rls);
+    let resolved_columns = json!({
+        "conversations": stored["conversations"]["columns"].clone(),
+        "turns": stored["turns"].get("columns").cloned().unwrap_or(Value::Null),
+        "allow_without_rls": allow_without_rls,
+    });
+    as_log_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO export_system.source (conversations, turns, columns, registered_by) \
+             VALUES ($1::oid::regclass, $2::oid::regclass, $3, session_user) \
+             ON CONFLICT (singleton) DO UPDATE SET conversations = EXCLUDED.conversations, \
+               turns = EXCLUDED.turns, columns = EXCLUDED.columns, \
+               registered_by = EXCLUDED.registered_by, registered_at = now()",
+            &[
+                conversations.into(),
+                turns.into(),
+                pgrx::JsonB(resolved_columns).into(),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("storing the source failed: {e}"))
+    });
+    stored
+}
+
+/// The registration as users see it (`get_source()`), or null.
+pub fn describe(source: &Source) -> Value {
+    let names = |columns: &[(&str, &SourceColumn)]| {
+        Value::Object(
+            columns
+                .iter()
+                .map(|(field, column)| (field.to_string(), json!(column.name)))
+                .collect(),
+        )
+    };
+    let mut conversation_columns: Vec<(&str, &SourceColumn)> =
+        source.columns.iter().map(|(f, c)| (*f, c)).collect();
+    let turns = match &source.turns {
+        Turns::Relation {
+            relation,
+            conversation_id,
+            turn_number,
+            role,
+            content,
+            token_count,
+        } => {
+            let mut turn_columns = vec![
+                ("conversation_id", conversation_id),
+                ("turn_number", turn_number),
+                ("role", role),
+                ("content", content),
+            ];
+            turn_columns.extend(token_count.iter().map(|c| ("token_count", c)));
+            json!({"relation": relation, "columns": names(&turn_columns)})
+        }
+        Turns::Embedded { messages } => {
+            conversation_columns.push(("messages", messages));
+            json!(null)
+        }
+    };
+    json!({
+        "shape": if matches!(source.turns, Turns::Embedded { .. }) { "embedded" } else { "normalized" },
+        "conversations": {"relation": source.conversations, "columns": names(&conversation_columns)},
+        "turns": turns,
+        "allow_without_rls": source.rls_opted_out,
+    })
+}
+
+/// The current registration, or null when there is none.
+pub fn get_source() -> Value {
+    let registered =
+        as_log_owner(|| Spi::get_one::<bool>("SELECT EXISTS (SELECT FROM export_system.source)"))
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+    if registered {
+        describe(&Source::load())
+    } else {
+        Value::Null
+    }
+}
+
+/// Mark an audit row's config when the administrator allowed a source
+/// without Row Level Security: every such export says so.
+pub fn note_in_audit(config: &mut Value) {
+    let opted_out = as_log_owner(|| {
+        Spi::get_one::<bool>(
+            "SELECT (columns ->> 'allow_without_rls')::boolean FROM export_system.source",
+        )
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if opted_out {
+        config["source_allow_without_rls"] = json!(true);
+    }
+}
