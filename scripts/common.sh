@@ -43,7 +43,7 @@ install_cargo_pgrx() {
 }
 
 install_python_tools() {
-    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas' 2>/dev/null; then
+    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm' 2>/dev/null; then
         log "installing Python test tools into .venv"
         python3 -m venv "$VENV"
         "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/tests/requirements.txt"

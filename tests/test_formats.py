@@ -238,7 +238,7 @@ def exported_conversation_ids(fmt, rows):
 @pytest.mark.parametrize("filters,where", FILTER_CASES)
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
 def test_filters_select_exactly_the_matching_conversations(sample_db, filters, where, fmt):
-    config = {"format": fmt, "scope": "filtered", "filters": filters, "formula_guard": False}
+    config = {"format": fmt, "scope": "filtered", "filters": filters, "formula_guard": False, "include_metadata": True}
     expected = [r[0] for r in fetch_rows(sample_db, f"SELECT conversation_id FROM public.conversations c "
                                                     f"WHERE {where} ORDER BY created_at, id")]
     rows = export_rows(sample_db, config)
@@ -290,13 +290,14 @@ def edge_db():
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
 def test_null_fields_no_turns_big_messages_and_long_conversations(edge_db, tmp_path, fmt):
-    data = psql_export(edge_db, {"format": fmt, "formula_guard": False}, tmp_path / f"edge.{fmt}")
+    data = psql_export(edge_db, {"format": fmt, "formula_guard": False, "include_metadata": True},
+                       tmp_path / f"edge.{fmt}")
     big_user = ('"q", \\ 🚀 \u2028' * 100000)
     if fmt == "jsonl":
         lines = [json.loads(line) for line in data.decode().split("\n")[:-1]]
         assert [len(l["messages"]) for l in lines] == [2, 1000]
         assert lines[0]["messages"][0]["content"] == big_user
-        assert lines[0]["metadata"]["title"] is None
+        assert lines[0]["metadata"]["title"] == ""  # training metadata: strings only
     elif fmt == "json":
         document = json.loads(data)
         assert [len(c["turns"]) for c in document["conversations"]] == [0, 2, 1000]
@@ -313,7 +314,7 @@ def test_null_fields_no_turns_big_messages_and_long_conversations(edge_db, tmp_p
 
 # Each include option, in every format: (config, predicate on the file's text).
 INCLUDE_CASES = [
-    ("jsonl", {"include_metadata": False}, lambda t: '"metadata"' not in t),
+    ("jsonl", {"include_metadata": True}, lambda t: '"metadata"' in t),
     ("jsonl", {"include_quality_scores": False}, lambda t: '"quality_score"' not in t and '"tier"' in t),
     ("jsonl", {"include_timestamps": False}, lambda t: '"created_at"' not in t),
     ("jsonl", {"include_approval_history": True}, lambda t: '"review_history"' in t),
@@ -338,10 +339,12 @@ INCLUDE_CASES = [
 
 @pytest.mark.parametrize("fmt,options,holds", INCLUDE_CASES)
 def test_include_options_in_every_format(sample_db, fmt, options, holds):
-    text = rows_to_file(export_rows(sample_db, dict(options, format=fmt, scope="all"))).decode()
+    # Training JSONL has no metadata unless asked: the other options act inside it.
+    base = {"include_metadata": True} if fmt == "jsonl" and "include_metadata" not in options else {}
+    text = rows_to_file(export_rows(sample_db, dict(base, **options, format=fmt, scope="all"))).decode()
     assert holds(text)
     # The default differs, so the option is what made the predicate true.
-    assert not holds(rows_to_file(export_rows(sample_db, {"format": fmt, "scope": "all"})).decode())
+    assert not holds(rows_to_file(export_rows(sample_db, dict(base, format=fmt, scope="all"))).decode())
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])

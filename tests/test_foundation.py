@@ -47,7 +47,7 @@ def clean_audit(sample_db):
 # --- JSONL content --------------------------------------------------------------
 
 def test_jsonl_file_equals_stored_turns_with_tricky_content(sample_db, tmp_path):
-    data = psql_export(sample_db, {"scope": "all"}, tmp_path / "all.jsonl")
+    data = psql_export(sample_db, {"scope": "all", "include_metadata": True}, tmp_path / "all.jsonl")
     stored = stored_turns(sample_db)
     lines = data.decode("utf-8").split("\n")
     assert lines[-1] == "", "file ends with a newline"
@@ -76,13 +76,14 @@ def test_jsonl_file_follows_openai_chat_rules(sample_db, tmp_path):
 
 def test_jsonl_metadata_follows_include_flags(sample_db):
     rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations("
-                                 "'{\"scope\": \"all\", \"include_approval_history\": true, "
+                                 "'{\"scope\": \"all\", \"include_metadata\": true, \"include_approval_history\": true, "
                                  "\"include_parent_references\": true, \"include_timestamps\": false}') r")
     metadata = [json.loads(r[0])["metadata"] for r in rows]
     assert all({"conversation_id", "title", "tier", "quality_score", "review_history"} <= m.keys() for m in metadata)
     assert not any("created_at" in m for m in metadata)
-    assert any("parent_id" in m for m in metadata)
-    bare = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations('{\"include_metadata\": false}') r")
+    assert all("parent_id" in m for m in metadata) and any(m["parent_id"] for m in metadata)
+    # Training JSONL is clean by default.
+    bare = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations('{}') r")
     assert all(json.loads(r[0]).keys() == {"messages"} for r in bare)
 
 
@@ -94,7 +95,7 @@ def test_scope_selected_exports_exactly_the_chosen(sample_db):
     stored = stored_turns(sample_db)
     chosen = fetch_rows(sample_db, "SELECT id::text, conversation_id FROM public.conversations "
                                    "WHERE status <> 'approved' ORDER BY conversation_id LIMIT 5")
-    config = json.dumps({"scope": "selected", "conversation_ids": [i for i, _ in chosen]})
+    config = json.dumps({"scope": "selected", "conversation_ids": [i for i, _ in chosen], "include_metadata": True})
     rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations(%s::jsonb) r", (config,))
     expected = {c for _, c in chosen if valid_example(stored[c])}
     assert len(expected) >= 3
@@ -105,7 +106,7 @@ def test_scope_approved_is_the_default(sample_db):
     stored = stored_turns(sample_db)
     approved = {r[0] for r in fetch_rows(sample_db, "SELECT conversation_id FROM public.conversations "
                                                     "WHERE status = 'approved'")}
-    rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations('{}') r")
+    rows = fetch_rows(sample_db, "SELECT r FROM export_system.export_conversations('{\"include_metadata\": true}') r")
     assert {json.loads(r[0])["metadata"]["conversation_id"] for r in rows} == \
         {c for c in approved if valid_example(stored[c])}
 
@@ -146,7 +147,7 @@ def test_commit_leaves_one_row_matching_the_file(clean_audit, postgrest, tmp_pat
     assert count == len(rows)
     assert size == len(rows_to_file(rows))
     assert user_id == ALICE and db_role == "authenticated"
-    assert config["format"] == "jsonl" and config["scope"] == "approved" and config["include_metadata"] is True
+    assert config["format"] == "jsonl" and config["scope"] == "approved" and config["include_metadata"] is False
 
 
 def test_psql_export_is_audited_with_the_file_size(clean_audit, tmp_path):
@@ -204,8 +205,8 @@ def owned_ids(dbname, user_id):
 
 
 def test_each_user_exports_only_their_own(sample_db, postgrest):
-    alice = exported_ids(rpc_export(postgrest, {"scope": "all"}, sub=ALICE))
-    bob = exported_ids(rpc_export(postgrest, {"scope": "all"}, sub=BOB))
+    alice = exported_ids(rpc_export(postgrest, {"scope": "all", "include_metadata": True}, sub=ALICE))
+    bob = exported_ids(rpc_export(postgrest, {"scope": "all", "include_metadata": True}, sub=BOB))
     assert alice and bob and not alice & bob
     assert alice <= owned_ids(sample_db, ALICE)
     assert bob <= owned_ids(sample_db, BOB)

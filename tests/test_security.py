@@ -429,7 +429,8 @@ def test_odd_jsonb_reaches_the_file_exactly(db):
                      (conversation, BOB, deep))
         conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) "
                      "VALUES (%s, 1, 'user', 'Q'), (%s, 2, 'assistant', 'A')", (conversation, conversation))
-    selected = {"scope": "selected", "conversation_ids": [conversation], "include_approval_history": True}
+    selected = {"scope": "selected", "conversation_ids": [conversation], "include_approval_history": True,
+                "include_metadata": True}
     for fmt in ("jsonl", "json", "csv", "markdown"):
         rows = rpc_export(Session(db), dict(selected, format=fmt), sub=BOB)
         body = "\n".join(rows)

@@ -142,6 +142,77 @@ pub struct Filters {
     pub search: Option<String>,
 }
 
+/// Which part of a train/validation split an export holds. A conversation is
+/// in the validation part when a stable hash of the seed and its id falls
+/// below `validation` (a fraction), so the parts are disjoint, together the
+/// whole export, and the same in every run, format and job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    pub validation: f64,
+    pub seed: String,
+    pub part: Part,
+}
+
+keyword_enum!(
+    /// The part of a split an export holds.
+    Part { Train => "train", Validation => "validation" }
+);
+
+const SPLIT_KEYS: &[&str] = &["validation", "seed", "part"];
+
+fn parse_split(value: &Value) -> Result<Split, UserError> {
+    let map = object(
+        "split",
+        value,
+        "Give an object such as {\"validation\": 0.1, \"seed\": \"v1\", \"part\": \"train\"}.",
+    )?;
+    let mut split = Split {
+        validation: -1.0,
+        seed: String::new(),
+        part: Part::Train,
+    };
+    let mut part_given = false;
+    for (key, value) in canonical_entries(map, SPLIT_KEYS, "split")? {
+        let full = format!("split.{key}");
+        match key.as_str() {
+            "validation" => {
+                split.validation = value
+                    .as_f64()
+                    .filter(|v| *v > 0.0 && *v < 1.0)
+                    .ok_or_else(|| {
+                        UserError::invalid_parameter(
+                            format!(
+                                "export config key \"{full}\" must be a fraction between 0 and 1, got {}",
+                                shown(value)
+                            ),
+                            "For example 0.1 puts about a tenth of the conversations in the validation part.",
+                        )
+                    })?
+            }
+            "seed" => {
+                split.seed = value
+                    .as_str()
+                    .ok_or_else(|| {
+                        wrong_type(&full, value, "a string", "Any text; the same seed gives the same split.")
+                    })?
+                    .to_string()
+            }
+            "part" => {
+                split.part = Part::read(&full, value)?;
+                part_given = true;
+            }
+            _ => unreachable!("canonical_entries admits only SPLIT_KEYS"),
+        }
+    }
+    if split.validation < 0.0 || !part_given {
+        return Err(UserError::invalid_parameter(
+            "export config key \"split\" needs \"validation\" and \"part\"",
+            "For example {\"validation\": 0.1, \"seed\": \"v1\", \"part\": \"train\"}; export the other part with \"part\": \"validation\".",
+        ));
+    }
+    Ok(split)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sort {
     pub by: SortColumn,
@@ -157,6 +228,8 @@ pub struct ExportConfig {
     pub filters: Filters,
     pub sort: Sort,
     pub limit: Option<i64>,
+    /// A deterministic train/validation split, and which part to export.
+    pub split: Option<Split>,
     pub include: Include,
     /// Unusable conversations raise an error instead of being skipped.
     pub strict: bool,
@@ -263,6 +336,7 @@ top_level_options! {
     "filters" => filters = Filters::default();
     "sort" => sort = Sort { by: SortColumn::CreatedAt, direction: SortDirection::Asc };
     "limit" => limit = None;
+    "split" => split = None;
     include: Include {
         "include_metadata" => metadata: bool = true, preference;
         "include_quality_scores" => quality_scores: bool = true, preference;
@@ -698,10 +772,9 @@ impl ExportConfig {
     /// Validate a jsonb config. `null` or a missing argument means all defaults.
     pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
         let mut out = ExportConfig::default();
-        let Some(map) = config_object(config, r#"{"format": "jsonl", "scope": "approved"}"#)?
-        else {
-            return Ok(out);
-        };
+        let empty = Map::new();
+        let map =
+            config_object(config, r#"{"format": "jsonl", "scope": "approved"}"#)?.unwrap_or(&empty);
         let mut ids_given = false;
         for (key, value) in canonical_entries(map, TOP_LEVEL_KEYS, "")? {
             let key = key.as_str();
@@ -716,6 +789,7 @@ impl ExportConfig {
                 }
                 "filters" => out.filters = parse_filters(value)?,
                 "sort" => out.sort = parse_sort(value)?,
+                "split" => out.split = Some(parse_split(value)?),
                 "limit" => {
                     let hint = "Give a whole number of conversations, at least 1.";
                     let limit = value
@@ -731,6 +805,17 @@ impl ExportConfig {
                 }
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
+        }
+        let metadata_given = map.keys().any(|k| snake_case(k) == "include_metadata");
+        if out.format == Format::Jsonl && !metadata_given {
+            // Training files are training-clean unless metadata is asked for.
+            out.include.metadata = false;
+        }
+        if out.format == Format::Jsonl && out.target == Target::Anthropic && out.include.metadata {
+            return Err(UserError::invalid_parameter(
+                "export config key \"include_metadata\" cannot be true with target \"anthropic\"",
+                "Bedrock's fine-tuning format allows only \"system\" and \"messages\" on each line; drop include_metadata, or use target openai or sharegpt.",
+            ));
         }
         match (out.scope, ids_given) {
             (Scope::Selected, false) => Err(UserError::invalid_parameter(
@@ -796,6 +881,12 @@ impl ExportConfig {
         if let Some(limit) = self.limit {
             config.insert("limit".into(), json!(limit));
         }
+        if let Some(split) = &self.split {
+            config.insert(
+                "split".into(),
+                json!({"validation": split.validation, "seed": split.seed, "part": split.part.as_str()}),
+            );
+        }
         if self.scope == Scope::Selected {
             config.insert(
                 "conversation_ids".into(),
@@ -849,14 +940,17 @@ mod tests {
 
     #[test]
     fn defaults_when_empty_or_null() {
-        assert_eq!(
-            ExportConfig::from_json(&json!({})).unwrap(),
-            ExportConfig::default()
+        // JSONL training files are clean unless metadata is asked for.
+        let mut training = ExportConfig::default();
+        training.include.metadata = false;
+        assert_eq!(ExportConfig::from_json(&json!({})).unwrap(), training);
+        assert!(
+            ExportConfig::from_json(&json!({"format": "csv"}))
+                .unwrap()
+                .include
+                .metadata
         );
-        assert_eq!(
-            ExportConfig::from_json(&Value::Null).unwrap(),
-            ExportConfig::default()
-        );
+        assert_eq!(ExportConfig::from_json(&Value::Null).unwrap(), training);
     }
 
     #[test]
@@ -975,7 +1069,7 @@ mod tests {
     fn hints_list_keys_in_declaration_order() {
         assert_eq!(
             err(json!({"fromat": "csv"})).hint,
-            "Valid keys: format, target, scope, conversation_ids, filters, sort, limit, \
+            "Valid keys: format, target, scope, conversation_ids, filters, sort, limit, split, \
              include_metadata, include_quality_scores, include_timestamps, \
              include_approval_history, include_parent_references, include_full_content, \
              strict, pretty, bom, line_ending, formula_guard."
@@ -1000,11 +1094,12 @@ mod tests {
 
     #[test]
     fn every_top_level_key_is_written_and_read_back() {
-        // Scope "selected" and a limit are what make to_json write every key.
+        // Scope "selected", a limit and a split are what make to_json write every key.
         let config = ExportConfig::from_json(&json!({
             "scope": "selected",
             "conversation_ids": ["0000000a-0000-4000-8000-00000000000a"],
-            "limit": 3
+            "limit": 3,
+            "split": {"validation": 0.1, "seed": "s", "part": "validation"}
         }))
         .unwrap();
         let written = config.to_json();

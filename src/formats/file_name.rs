@@ -1,7 +1,8 @@
 //! File name and MIME type of an export, by the seeds' convention
 //! `training-data-{tier}-{YYYY-MM-DD}-{count}.{ext}`: the tier when the
 //! filters pick exactly one (else `all`), the export's UTC date, and its
-//! conversation count.
+//! conversation count; `-train` / `-validation` before the extension for one
+//! part of a split.
 
 use serde_json::{Value, json};
 
@@ -24,12 +25,21 @@ pub fn file_info(config: &ExportConfig, date: &str, count: i64) -> Value {
         _ => "all",
     };
     let (extension, mime_type) = extension_and_mime(config.format);
-    json!({
-        "file_name": format!("training-data-{tier}-{date}-{count}.{extension}"),
+    // One part of a train/validation split says which.
+    let part = config
+        .split
+        .as_ref()
+        .map_or(String::new(), |split| format!("-{}", split.part.as_str()));
+    let mut info = json!({
+        "file_name": format!("training-data-{tier}-{date}-{count}{part}.{extension}"),
         "mime_type": mime_type,
         "extension": extension,
         "tier": tier,
         "date": date,
         "conversation_count": count,
-    })
+    });
+    if let Some(split) = &config.split {
+        info["part"] = json!(split.part.as_str());
+    }
+    info
 }

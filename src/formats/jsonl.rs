@@ -3,9 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::{
-    ExportFormat, Metadata, Rows, Skip, exported_content, insert_optional_metadata, json_line,
-};
+use super::{ExportFormat, MetaValue, Metadata, Rows, Skip, exported_content, json_line};
 use crate::config::{ExportConfig, Include, Target};
 use crate::export::source::{Conversation, Turn};
 
@@ -36,13 +34,12 @@ struct OpenAiExample<'a> {
     metadata: Option<Metadata>,
 }
 
+/// Bedrock's Claude format: `system` and `messages`, and no other key.
 #[derive(Serialize)]
 struct AnthropicExample<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<String>,
     messages: Vec<Message<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Metadata>,
 }
 
 #[derive(Serialize)]
@@ -51,31 +48,48 @@ struct ShareGptMessage<'a> {
     value: &'a str,
 }
 
+/// LLaMA-Factory's sharegpt layout: leading system turns become `system`.
 #[derive(Serialize)]
 struct ShareGptExample<'a> {
     conversations: Vec<ShareGptMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata>,
 }
 
-/// The seeds' JSONL metadata object: identity always, the rest per include flags.
+/// The seeds' JSONL metadata object: identity always, the rest per include
+/// flags. Every value is a string — `""` when the conversation has none,
+/// numbers in their decimal form, jsonb as its JSON text — and every line of
+/// one export has the same keys, so a loader that fixes its schema from the
+/// first lines (Hugging Face datasets, Arrow) reads them all: a key missing
+/// at first, a null at first, or jsonb whose shape varies would each break it.
 pub fn training_metadata(conversation: &Conversation, include: &Include) -> Metadata {
+    let text = |value: Option<&str>| MetaValue::from(json!(value.unwrap_or_default()));
     let mut metadata = Metadata::new();
-    metadata.insert(
-        "conversation_id",
-        json!(conversation.conversation_id).into(),
-    );
-    metadata.insert("title", json!(conversation.title).into());
-    metadata.insert("tier", json!(conversation.tier).into());
-    insert_optional_metadata(&mut metadata, conversation, include);
-    for (key, value) in [
-        ("persona", &conversation.persona),
-        ("emotion", &conversation.emotion),
-        ("topic", &conversation.topic),
-    ] {
-        if let Some(value) = value {
-            metadata.insert(key, json!(value).into());
-        }
+    metadata.insert("conversation_id", text(Some(&conversation.conversation_id)));
+    metadata.insert("title", text(conversation.title.as_deref()));
+    metadata.insert("tier", text(Some(&conversation.tier)));
+    metadata.insert("persona", text(conversation.persona.as_deref()));
+    metadata.insert("emotion", text(conversation.emotion.as_deref()));
+    metadata.insert("topic", text(conversation.topic.as_deref()));
+    if include.quality_scores {
+        let score = conversation.quality_score.map(|score| score.to_string());
+        metadata.insert("quality_score", text(score.as_deref()));
+    }
+    if include.timestamps {
+        metadata.insert("created_at", text(Some(&conversation.created_at)));
+        metadata.insert("updated_at", text(Some(&conversation.updated_at)));
+    }
+    if include.approval_history {
+        metadata.insert(
+            "review_history",
+            text(Some(conversation.review_history.as_str())),
+        );
+    }
+    if include.parent_references {
+        metadata.insert("parent_id", text(conversation.parent_id.as_deref()));
+        metadata.insert("parent_type", text(conversation.parent_type.as_deref()));
     }
     metadata
 }
@@ -93,9 +107,10 @@ fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
     Ok(())
 }
 
-/// Anthropic (Bedrock Claude) examples: leading system turns become the
-/// `system` string; the rest must alternate user/assistant, user first and
-/// assistant last.
+/// Anthropic (Bedrock Claude) and ShareGPT (LLaMA-Factory) examples: leading
+/// system turns become the `system` string; the rest must alternate
+/// user/assistant, user first and assistant last (LLaMA-Factory drops an
+/// example whose turns do not alternate human/gpt, or that ends with human).
 fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
     let leading_system = turns.iter().take_while(|t| t.role == "system").count();
     let dialogue = &turns[leading_system..];
@@ -112,6 +127,17 @@ fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
         return Err(Skip("user and assistant turns do not alternate"));
     }
     Ok(leading_system)
+}
+
+/// Leading system turns as one system prompt, paragraphs apart.
+fn joined_system(contents: &[std::borrow::Cow<'_, str>]) -> Option<String> {
+    (!contents.is_empty()).then(|| {
+        contents
+            .iter()
+            .map(|c| c.as_ref())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    })
 }
 
 impl ExportFormat for Jsonl {
@@ -141,13 +167,7 @@ impl ExportFormat for Jsonl {
             }),
             Target::Anthropic => {
                 let leading_system = check_alternation(turns)?;
-                let system = (leading_system > 0).then(|| {
-                    contents[..leading_system]
-                        .iter()
-                        .map(|c| c.as_ref())
-                        .collect::<Vec<_>>()
-                        .join("\n\n")
-                });
+                let system = joined_system(&contents[..leading_system]);
                 json_line(&AnthropicExample {
                     system,
                     messages: turns[leading_system..]
@@ -158,24 +178,20 @@ impl ExportFormat for Jsonl {
                             content,
                         })
                         .collect(),
-                    metadata,
                 })
             }
             Target::ShareGpt => {
-                check_alternation(turns)?;
+                let leading_system = check_alternation(turns)?;
                 json_line(&ShareGptExample {
-                    conversations: turns
+                    conversations: turns[leading_system..]
                         .iter()
-                        .zip(&contents)
+                        .zip(&contents[leading_system..])
                         .map(|(t, value)| ShareGptMessage {
-                            from: match t.role.as_str() {
-                                "user" => "human",
-                                "assistant" => "gpt",
-                                _ => "system",
-                            },
+                            from: if t.role == "user" { "human" } else { "gpt" },
                             value,
                         })
                         .collect(),
+                    system: joined_system(&contents[..leading_system]),
                     metadata,
                 })
             }
