@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS public.conversations (
     parent_type      text CHECK (parent_type IN ('template', 'scenario')),
     parameters       jsonb NOT NULL DEFAULT '{}',
     review_history   jsonb NOT NULL DEFAULT '[]',
+    -- Tools the assistant may call, in OpenAI's shape: [{"type": "function", "function": {...}}].
+    tools            jsonb,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
@@ -39,9 +41,12 @@ CREATE TABLE IF NOT EXISTS public.conversation_turns (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     conversation_id  uuid NOT NULL REFERENCES public.conversations (id) ON DELETE CASCADE,
     turn_number      integer NOT NULL CHECK (turn_number >= 1),
-    role             text NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    role             text NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
     content          text NOT NULL,
     token_count      integer CHECK (token_count >= 0),
+    -- An assistant's calls, [{"id", "name", "arguments"}]; a tool result's call id.
+    tool_calls       jsonb,
+    tool_call_id     text,
     UNIQUE (conversation_id, turn_number)
 );
 

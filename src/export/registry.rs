@@ -85,6 +85,8 @@ const CONVERSATION_FIELDS: &[Field] = &[
     field("review_history", Kind::Json),
     field("created_at", Kind::Timestamp),
     field("updated_at", Kind::Timestamp),
+    // Tool definitions the conversation's assistant may call (OpenAI's shape).
+    field("tools", Kind::Json),
 ];
 
 /// The embedded shape's messages array: `[{"role": …, "content": …}, …]`.
@@ -97,6 +99,11 @@ const TURN_FIELDS: &[Field] = &[
     required("role", Kind::Text),
     required("content", Kind::Text),
     field("token_count", Kind::Integer),
+    // An assistant turn's tool calls: [{"id", "name", "arguments"}] or
+    // OpenAI's [{"id", "type", "function": {"name", "arguments"}}].
+    field("tool_calls", Kind::Json),
+    // A tool result's link to the call it answers (role "tool").
+    field("tool_call_id", Kind::Text),
 ];
 
 /// A column as the catalog names it, and its type.
@@ -122,6 +129,8 @@ fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+// One Source exists per query: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Turns {
     /// A turns relation (qualified, quoted name) and its columns.
@@ -132,6 +141,8 @@ pub enum Turns {
         role: SourceColumn,
         content: SourceColumn,
         token_count: Option<SourceColumn>,
+        tool_calls: Option<SourceColumn>,
+        tool_call_id: Option<SourceColumn>,
     },
     /// A messages array on each conversation.
     Embedded { messages: SourceColumn },
@@ -449,6 +460,8 @@ fn resolve(
                 role: take("role").expect("required"),
                 content: take("content").expect("required"),
                 token_count: take("token_count"),
+                tool_calls: take("tool_calls"),
+                tool_call_id: take("tool_call_id"),
             }
         }
         _ => {
@@ -572,6 +585,8 @@ pub fn describe(source: &Source) -> Value {
             role,
             content,
             token_count,
+            tool_calls,
+            tool_call_id,
         } => {
             let mut turn_columns = vec![
                 ("conversation_id", conversation_id),
@@ -580,6 +595,8 @@ pub fn describe(source: &Source) -> Value {
                 ("content", content),
             ];
             turn_columns.extend(token_count.iter().map(|c| ("token_count", c)));
+            turn_columns.extend(tool_calls.iter().map(|c| ("tool_calls", c)));
+            turn_columns.extend(tool_call_id.iter().map(|c| ("tool_call_id", c)));
             json!({"relation": relation, "columns": names(&turn_columns)})
         }
         Turns::Embedded { messages } => {

@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat};
 use pgrx::prelude::*;
 
 use crate::config::{ExportConfig, Filters, Part, Scope, SortColumn, SortDirection, Split};
-use crate::export::registry::{Source, Turns};
+use crate::export::registry::{Source, SourceColumn, Turns};
 use crate::formats::StoredJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal, Row};
 use crate::sql_args::SqlArgs;
@@ -36,6 +36,8 @@ pub struct Conversation {
     pub created_at: String,
     /// ISO 8601, UTC.
     pub updated_at: String,
+    /// Tool definitions its assistant may call, as stored.
+    pub tools: Option<StoredJson>,
     pub turns: Vec<Turn>,
 }
 
@@ -45,6 +47,10 @@ pub struct Turn {
     pub role: String,
     pub content: String,
     pub token_count: Option<i32>,
+    /// An assistant's tool calls, as stored.
+    pub tool_calls: Option<StoredJson>,
+    /// A tool result's link to the call it answers.
+    pub tool_call_id: Option<String>,
 }
 
 /// One fetch holds about this many bytes of rows, however large its values:
@@ -87,6 +93,7 @@ fn select_list(source: &Source) -> String {
         ("review_history", "pg_catalog.text"),
         ("created_at", "pg_catalog.timestamptz"),
         ("updated_at", "pg_catalog.timestamptz"),
+        ("tools", "pg_catalog.text"),
     ] {
         columns.push(conversation(name, sql_type));
     }
@@ -96,15 +103,24 @@ fn select_list(source: &Source) -> String {
             role,
             content,
             token_count,
+            tool_calls,
+            tool_call_id,
             ..
-        } => [
-            format!("{}::pg_catalog.int4 AS turn_number", turn_number.sql("t")),
-            format!("{}::pg_catalog.text AS turn_role", role.sql("t")),
-            format!("{}::pg_catalog.text AS turn_content", content.sql("t")),
-            token_count.as_ref().map_or("NULL::pg_catalog.int4 AS turn_token_count".into(), |c| {
-                format!("{}::pg_catalog.int4 AS turn_token_count", c.sql("t"))
-            }),
-        ],
+        } => {
+            let optional = |column: &Option<SourceColumn>, sql_type: &str, name: &str| {
+                column.as_ref().map_or(format!("NULL::{sql_type} AS {name}"), |c| {
+                    format!("{}::{sql_type} AS {name}", c.sql("t"))
+                })
+            };
+            [
+                format!("{}::pg_catalog.int4 AS turn_number", turn_number.sql("t")),
+                format!("{}::pg_catalog.text AS turn_role", role.sql("t")),
+                format!("{}::pg_catalog.text AS turn_content", content.sql("t")),
+                optional(token_count, "pg_catalog.int4", "turn_token_count"),
+                optional(tool_calls, "pg_catalog.text", "turn_tool_calls"),
+                optional(tool_call_id, "pg_catalog.text", "turn_tool_call_id"),
+            ]
+        }
         Turns::Embedded { .. } => [
             "t.turn_number::pg_catalog.int4 AS turn_number".into(),
             "(t.message OPERATOR(pg_catalog.->>) 'role') AS turn_role".into(),
@@ -114,6 +130,8 @@ fn select_list(source: &Source) -> String {
              THEN (t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric::pg_catalog.int4 END \
              AS turn_token_count"
                 .into(),
+            "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text AS turn_tool_calls".into(),
+            "(t.message OPERATOR(pg_catalog.->>) 'tool_call_id') AS turn_tool_call_id".into(),
         ],
     });
     columns.join(", ")
@@ -446,6 +464,9 @@ struct Layout {
     turn_role: usize,
     turn_content: usize,
     turn_token_count: usize,
+    turn_tool_calls: usize,
+    turn_tool_call_id: usize,
+    tools: usize,
     /// The source has no total_turns column: count the turns read.
     total_turns_counted: bool,
 }
@@ -486,6 +507,9 @@ impl Layout {
             turn_role: text("turn_role"),
             turn_content: text("turn_content"),
             turn_token_count: int4("turn_token_count"),
+            turn_tool_calls: text("turn_tool_calls"),
+            turn_tool_call_id: text("turn_tool_call_id"),
+            tools: text("tools"),
             total_turns_counted: false,
         }
     }
@@ -527,6 +551,9 @@ impl Layout {
                 .timestamptz(self.updated_at)
                 .map(iso8601)
                 .unwrap_or_default(),
+            tools: row
+                .text(self.tools)
+                .map(|text| StoredJson::from_jsonb_text(&text)),
             turns: Vec::new(),
         }
     }
@@ -539,6 +566,10 @@ impl Layout {
             role: row.text(self.turn_role).unwrap_or_default(),
             content: row.text(self.turn_content).unwrap_or_default(),
             token_count: row.int4(self.turn_token_count),
+            tool_calls: row
+                .text(self.turn_tool_calls)
+                .map(|text| StoredJson::from_jsonb_text(&text)),
+            tool_call_id: row.text(self.turn_tool_call_id),
         })
     }
 }

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::csv_records::CsvRecords;
+use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
 use crate::export::source::Conversation;
@@ -156,23 +157,48 @@ impl ExportFormat for Csv {
             })
             .collect();
         for turn in &conversation.turns {
-            for (&column, cell) in self.columns.iter().zip(&shared) {
-                match (column, cell) {
-                    (_, Some(cell)) => self.records.write_guarded(cell),
-                    (Column::TurnNumber, None) => {
-                        self.number.clear();
-                        write!(self.number, "{}", turn.turn_number)
-                            .expect("formatting to a String cannot fail");
-                        self.records.write(&self.number);
+            // A turn's tool calls follow it as records of their own:
+            // role "tool_call <id>", content "<name> <arguments>"; a tool
+            // result's role names the call it answers, "tool <id>".
+            for entry in readable(turn) {
+                let (role, content): (Cow<str>, Cow<str>) = match entry {
+                    ReadableEntry::Turn {
+                        role,
+                        call_id: Some(id),
+                        content,
+                    } => (
+                        Cow::Owned(format!("{role} {id}")),
+                        exported_content(content, self.full_content),
+                    ),
+                    ReadableEntry::Turn { role, content, .. } => (
+                        Cow::Borrowed(role),
+                        exported_content(content, self.full_content),
+                    ),
+                    ReadableEntry::Call {
+                        id,
+                        name,
+                        arguments,
+                    } => (
+                        Cow::Owned(format!("tool_call {id}")),
+                        Cow::Owned(format!("{name} {arguments}")),
+                    ),
+                };
+                for (&column, cell) in self.columns.iter().zip(&shared) {
+                    match (column, cell) {
+                        (_, Some(cell)) => self.records.write_guarded(cell),
+                        (Column::TurnNumber, None) => {
+                            self.number.clear();
+                            write!(self.number, "{}", turn.turn_number)
+                                .expect("formatting to a String cannot fail");
+                            self.records.write(&self.number);
+                        }
+                        (Column::Role, None) => self.records.write(&role),
+                        (_, None) => self.records.write(&content),
                     }
-                    (Column::Role, None) => self.records.write(&turn.role),
-                    (_, None) => self
-                        .records
-                        .write(&exported_content(&turn.content, self.full_content)),
                 }
+                let record = self.records.take_record();
+                rows.push_back(record);
             }
-            let record = self.records.take_record();
-            rows.push_back(record);
         }
         Ok(())
     }

@@ -55,14 +55,6 @@ impl Json {
     }
 }
 
-#[derive(Serialize)]
-struct TurnOut<'a> {
-    role: &'a str,
-    content: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_count: Option<i32>,
-}
-
 fn metadata(conversation: &Conversation, include: &Include) -> Metadata {
     let mut metadata = Metadata::new();
     metadata.insert("persona", json!(conversation.persona).into());
@@ -126,23 +118,32 @@ impl ExportFormat for Json {
         object.insert("title", json!(conversation.title).into());
         object.insert("status", json!(conversation.status).into());
         object.insert("tier", json!(conversation.tier).into());
-        object.insert(
-            "turns",
-            serde_json::to_value(
-                conversation
-                    .turns
-                    .iter()
-                    .zip(&contents)
-                    .map(|(t, content)| TurnOut {
-                        role: &t.role,
-                        content,
-                        token_count: t.token_count,
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .expect("turns serialize")
-            .into(),
-        );
+        // Each turn an object with its keys in byte order, like every object
+        // here; stored jsonb (tool calls) is written verbatim, never parsed.
+        let turns = conversation
+            .turns
+            .iter()
+            .zip(&contents)
+            .map(|(t, content)| {
+                let mut turn = Metadata::new();
+                turn.insert("role", json!(t.role).into());
+                turn.insert("content", json!(content).into());
+                if let Some(tokens) = t.token_count {
+                    turn.insert("token_count", json!(tokens).into());
+                }
+                if let Some(calls) = &t.tool_calls {
+                    turn.insert("tool_calls", MetaValue::Stored(calls.clone()));
+                }
+                if let Some(id) = &t.tool_call_id {
+                    turn.insert("tool_call_id", json!(id).into());
+                }
+                MetaValue::Object(turn)
+            })
+            .collect();
+        object.insert("turns", MetaValue::Array(turns));
+        if let Some(tools) = &conversation.tools {
+            object.insert("tools", MetaValue::Stored(tools.clone()));
+        }
         if self.include.metadata {
             object.insert(
                 "metadata",

@@ -1,9 +1,14 @@
 //! JSONL: one fine-tuning example per line, in the chosen target's dialect.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::json;
 
-use super::{ExportFormat, MetaValue, Metadata, Rows, Skip, exported_content, json_line};
+use super::tool_calls::{ToolCall, calls, check_tool_flow, uses_tools};
+use super::{
+    ExportFormat, MetaValue, Metadata, Rows, Skip, StoredJson, exported_content, json_line,
+};
 use crate::config::{ExportConfig, Include, Target};
 use crate::export::source::{Conversation, Turn};
 
@@ -27,9 +32,38 @@ struct Message<'a> {
     content: &'a str,
 }
 
+/// OpenAI's chat message, with tool use: an assistant's `tool_calls` (its
+/// `content` null when it only calls), a tool result's `tool_call_id`.
+#[derive(Serialize)]
+struct OpenAiMessage<'a> {
+    role: &'a str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OpenAiToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct OpenAiToolCall {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OpenAiFunction,
+}
+
+#[derive(Serialize)]
+struct OpenAiFunction {
+    name: String,
+    /// A JSON text, as OpenAI requires.
+    arguments: String,
+}
+
 #[derive(Serialize)]
 struct OpenAiExample<'a> {
-    messages: Vec<Message<'a>>,
+    messages: Vec<OpenAiMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a StoredJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata>,
 }
@@ -44,8 +78,8 @@ struct AnthropicExample<'a> {
 
 #[derive(Serialize)]
 struct ShareGptMessage<'a> {
-    from: &'a str,
-    value: &'a str,
+    from: &'static str,
+    value: Cow<'a, str>,
 }
 
 /// LLaMA-Factory's sharegpt layout: leading system turns become `system`.
@@ -54,6 +88,9 @@ struct ShareGptExample<'a> {
     conversations: Vec<ShareGptMessage<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     system: Option<String>,
+    /// The tool definitions, as the JSON text LLaMA-Factory's `tools` takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Metadata>,
 }
@@ -98,7 +135,11 @@ fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
     if turns.is_empty() {
         return Err(Skip("no turns"));
     }
-    if turns.iter().any(|t| t.content.trim().is_empty()) {
+    // An assistant turn that only calls tools has no text of its own.
+    if turns
+        .iter()
+        .any(|t| t.content.trim().is_empty() && t.tool_calls.is_none())
+    {
         return Err(Skip("empty message content"));
     }
     if !turns.iter().any(|t| t.role == "assistant") {
@@ -129,8 +170,132 @@ fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
     Ok(leading_system)
 }
 
+fn openai_message<'a>(turn: &'a Turn, content: &'a str) -> Result<OpenAiMessage<'a>, Skip> {
+    let tool_calls: Vec<OpenAiToolCall> = calls(turn)?
+        .into_iter()
+        .map(|call| OpenAiToolCall {
+            id: call.id,
+            kind: "function",
+            function: OpenAiFunction {
+                name: call.name,
+                arguments: call.arguments,
+            },
+        })
+        .collect();
+    Ok(OpenAiMessage {
+        role: &turn.role,
+        content: (!content.is_empty() || tool_calls.is_empty()).then_some(content),
+        tool_calls,
+        tool_call_id: (turn.role == "tool")
+            .then_some(turn.tool_call_id.as_deref())
+            .flatten(),
+    })
+}
+
+/// LLaMA-Factory's sharegpt turns: `human`, `gpt`, `function_call` (the
+/// call as `{"name", "arguments"}`, several as a list) and `observation`
+/// (the results of one assistant turn's calls together). Its converter
+/// drops an example unless human/observation stand at odd positions and
+/// gpt/function_call at even ones, ending on the model's turn.
+fn sharegpt_turns<'a>(
+    turns: &'a [Turn],
+    contents: &'a [Cow<'a, str>],
+) -> Result<Vec<ShareGptMessage<'a>>, Skip> {
+    let mut out: Vec<ShareGptMessage> = Vec::new();
+    let mut results: Vec<&str> = Vec::new();
+    let flush = |results: &mut Vec<&str>, out: &mut Vec<ShareGptMessage<'a>>| {
+        match results.len() {
+            0 => {}
+            1 => out.push(ShareGptMessage {
+                from: "observation",
+                value: Cow::Owned(results[0].to_string()),
+            }),
+            _ => out.push(ShareGptMessage {
+                from: "observation",
+                value: Cow::Owned(serde_json::to_string(&results).expect("strings serialize")),
+            }),
+        }
+        results.clear();
+    };
+    for (turn, content) in turns.iter().zip(contents) {
+        if turn.role == "tool" {
+            results.push(content.as_ref());
+            continue;
+        }
+        flush(&mut results, &mut out);
+        let tool_calls = calls(turn)?;
+        match turn.role.as_str() {
+            "user" => out.push(ShareGptMessage {
+                from: "human",
+                value: Cow::Borrowed(content),
+            }),
+            "assistant" if tool_calls.is_empty() => out.push(ShareGptMessage {
+                from: "gpt",
+                value: Cow::Borrowed(content),
+            }),
+            "assistant" if content.trim().is_empty() => {
+                let call = |c: &ToolCall| {
+                    format!(
+                        "{{\"name\":{},\"arguments\":{}}}",
+                        json!(c.name),
+                        c.arguments
+                    )
+                };
+                let value = match tool_calls.as_slice() {
+                    [one] => call(one),
+                    many => format!("[{}]", many.iter().map(call).collect::<Vec<_>>().join(",")),
+                };
+                out.push(ShareGptMessage {
+                    from: "function_call",
+                    value: Cow::Owned(value),
+                });
+            }
+            "assistant" => {
+                return Err(Skip(
+                    "assistant text alongside tool calls has no sharegpt form",
+                ));
+            }
+            _ => return Err(Skip("system turn after the dialogue started")),
+        }
+    }
+    flush(&mut results, &mut out);
+    let model_turn = |from: &str| matches!(from, "gpt" | "function_call");
+    let in_place = out
+        .iter()
+        .enumerate()
+        .all(|(position, turn)| model_turn(turn.from) == (position % 2 == 1));
+    if out.is_empty() || !out.len().is_multiple_of(2) || !in_place {
+        return Err(Skip(
+            "turns do not alternate human/gpt, user first and assistant last",
+        ));
+    }
+    Ok(out)
+}
+
+/// Tool definitions for LLaMA-Factory: the functions themselves (OpenAI's
+/// `{"type": "function", "function": {...}}` unwrapped), as a JSON text.
+fn sharegpt_tools(tools: &StoredJson) -> String {
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        function: Box<serde_json::value::RawValue>,
+    }
+    match serde_json::from_str::<Vec<Box<serde_json::value::RawValue>>>(tools.as_str()) {
+        Ok(items) => {
+            let functions: Vec<String> = items
+                .iter()
+                .map(|item| {
+                    serde_json::from_str::<Wrapped>(item.get())
+                        .map_or_else(|_| item.get().to_string(), |w| w.function.get().to_string())
+                })
+                .collect();
+            format!("[{}]", functions.join(","))
+        }
+        Err(_) => tools.as_str().to_string(),
+    }
+}
+
 /// Leading system turns as one system prompt, paragraphs apart.
-fn joined_system(contents: &[std::borrow::Cow<'_, str>]) -> Option<String> {
+fn joined_system(contents: &[Cow<'_, str>]) -> Option<String> {
     (!contents.is_empty()).then(|| {
         contents
             .iter()
@@ -153,19 +318,24 @@ impl ExportFormat for Jsonl {
             .include
             .metadata
             .then(|| training_metadata(conversation, &self.include));
+        let tool_use = conversation.tools.is_some() || uses_tools(turns);
+        if tool_use {
+            check_tool_flow(turns)?;
+        }
         let line = match self.target {
             Target::OpenAi => json_line(&OpenAiExample {
                 messages: turns
                     .iter()
                     .zip(&contents)
-                    .map(|(t, content)| Message {
-                        role: &t.role,
-                        content,
-                    })
-                    .collect(),
+                    .map(|(t, content)| openai_message(t, content))
+                    .collect::<Result<_, Skip>>()?,
+                tools: conversation.tools.as_ref(),
                 metadata,
             }),
             Target::Anthropic => {
+                if tool_use {
+                    return Err(Skip("tool use cannot be expressed in Bedrock's format"));
+                }
                 let leading_system = check_alternation(turns)?;
                 let system = joined_system(&contents[..leading_system]);
                 json_line(&AnthropicExample {
@@ -181,17 +351,13 @@ impl ExportFormat for Jsonl {
                 })
             }
             Target::ShareGpt => {
-                let leading_system = check_alternation(turns)?;
+                let leading_system = turns.iter().take_while(|t| t.role == "system").count();
+                let conversations =
+                    sharegpt_turns(&turns[leading_system..], &contents[leading_system..])?;
                 json_line(&ShareGptExample {
-                    conversations: turns[leading_system..]
-                        .iter()
-                        .zip(&contents[leading_system..])
-                        .map(|(t, value)| ShareGptMessage {
-                            from: if t.role == "user" { "human" } else { "gpt" },
-                            value,
-                        })
-                        .collect(),
+                    conversations,
                     system: joined_system(&contents[..leading_system]),
+                    tools: conversation.tools.as_ref().map(sharegpt_tools),
                     metadata,
                 })
             }

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
 use crate::export::source::Conversation;
@@ -213,17 +214,53 @@ impl ExportFormat for Markdown {
         rows.push_back("## Conversation".into());
         rows.push_back(String::new());
         for turn in &conversation.turns {
-            rows.push_back(role_label(&turn.role).into());
-            let content = exported_content(&turn.content, self.include.full_content);
-            for line in content.split('\n') {
-                let escaped = escape_line(line);
-                rows.push_back(if escaped.is_empty() {
-                    ">".into()
-                } else {
-                    format!("> {escaped}")
-                });
+            for entry in readable(turn) {
+                let (label, content) = match entry {
+                    // An assistant turn that only calls tools shows just its calls.
+                    ReadableEntry::Turn { content, .. }
+                        if content.is_empty() && turn.tool_calls.is_some() =>
+                    {
+                        continue;
+                    }
+                    ReadableEntry::Turn {
+                        role: "tool",
+                        call_id,
+                        content,
+                    } => (
+                        format!(
+                            "**Tool result ({}):**",
+                            escape_inline(call_id.unwrap_or("?"))
+                        ),
+                        exported_content(content, self.include.full_content),
+                    ),
+                    ReadableEntry::Turn { role, content, .. } => (
+                        role_label(role).to_string(),
+                        exported_content(content, self.include.full_content),
+                    ),
+                    ReadableEntry::Call {
+                        id,
+                        name,
+                        arguments,
+                    } => (
+                        format!(
+                            "**Tool call ({}):** {}",
+                            escape_inline(&id),
+                            escape_inline(&name)
+                        ),
+                        std::borrow::Cow::Owned(arguments),
+                    ),
+                };
+                rows.push_back(label);
+                for line in content.split('\n') {
+                    let escaped = escape_line(line);
+                    rows.push_back(if escaped.is_empty() {
+                        ">".into()
+                    } else {
+                        format!("> {escaped}")
+                    });
+                }
+                rows.push_back(String::new());
             }
-            rows.push_back(String::new());
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ mod jsonl;
 mod markdown;
 pub mod stored_json;
 pub mod table;
+pub mod tool_calls;
 
 pub use stored_json::StoredJson;
 
@@ -64,6 +65,7 @@ pub enum MetaValue {
     Json(Value),
     Stored(StoredJson),
     Object(Metadata),
+    Array(Vec<MetaValue>),
 }
 
 impl From<Value> for MetaValue {
