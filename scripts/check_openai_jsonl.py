@@ -2,10 +2,40 @@
 import json
 import sys
 
-ROLES = {"system", "user", "assistant"}
+ROLES = {"system", "user", "assistant", "tool"}
+
+
+def message_problems(number, messages):
+    open_calls = set()
+    for message in messages:
+        role = message.get("role")
+        if role not in ROLES:
+            yield f"line {number}: bad role {role!r}"
+        calls = message.get("tool_calls") or []
+        content = message.get("content")
+        if role == "assistant" and calls:
+            if content is not None and not isinstance(content, str):
+                yield f"line {number}: non-string content"
+            for call in calls:
+                function = call.get("function") or {}
+                if call.get("type") != "function" or not call.get("id") or not function.get("name"):
+                    yield f"line {number}: tool call without id, type function and a name"
+                elif not isinstance(function.get("arguments"), str):
+                    yield f"line {number}: tool call arguments are not a JSON string"
+                else:
+                    json.loads(function["arguments"])
+            open_calls = {call.get("id") for call in calls}
+            continue
+        if not isinstance(content, str) or not content.strip():
+            yield f"line {number}: empty or non-string content"
+        if role == "tool":
+            if message.get("tool_call_id") not in open_calls:
+                yield f"line {number}: tool result without a call of its id before it"
+            open_calls.discard(message.get("tool_call_id"))
 
 
 def problems(data: bytes):
+    """OpenAI's chat fine-tuning format, tool calls included."""
     if data.startswith(b"\xef\xbb\xbf"):
         yield "file starts with a BOM"
     for separator in ("\u2028", "\u2029"):
@@ -22,12 +52,9 @@ def problems(data: bytes):
         if not isinstance(messages, list) or not messages:
             yield f"line {number}: no messages list"
             continue
-        for message in messages:
-            if message.get("role") not in ROLES:
-                yield f"line {number}: bad role {message.get('role')!r}"
-            content = message.get("content")
-            if not isinstance(content, str) or not content.strip():
-                yield f"line {number}: empty or non-string content"
+        if set(example) - {"messages", "tools", "parallel_tool_calls", "metadata"}:
+            yield f"line {number}: unexpected keys {sorted(set(example))}"
+        yield from message_problems(number, messages)
         if not any(m.get("role") == "assistant" for m in messages):
             yield f"line {number}: no assistant message"
 

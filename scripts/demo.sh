@@ -36,12 +36,37 @@ log "writing exports to $OUT"
 export_to training-approved.jsonl '{"format": "jsonl", "scope": "approved"}'
 export_to training-approved-anthropic.jsonl '{"format": "jsonl", "target": "anthropic"}'
 export_to training-approved-sharegpt.jsonl '{"format": "jsonl", "target": "sharegpt"}'
-export_to training-all-no-metadata.jsonl '{"scope": "all", "include_metadata": false}'
+export_to training-all-with-metadata.jsonl '{"scope": "all", "include_metadata": true}'
+# A deterministic train/validation pair (OpenAI takes them as two files).
+export_to training-train.jsonl '{"split": {"validation": 0.1, "seed": "demo", "part": "train"}}'
+export_to training-validation.jsonl '{"split": {"validation": 0.1, "seed": "demo", "part": "validation"}}'
 export_to conversations-approved.json '{"format": "json"}'
 export_to conversations-approved.csv '{"format": "csv"}'
 export_to conversations-approved-review.md '{"format": "markdown", "include_approval_history": true}'
 
-python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/training-approved.jsonl"
+# An assistant that calls tools: the app's tables hold the tool definitions,
+# the assistant's calls and the results linked to them.
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier, tools)
+VALUES ('00000000-0000-4000-8000-00000000700a', 'demo-tools', '0000000a-0000-4000-8000-00000000000a',
+        'Weather with a tool', 'approved', 'template',
+        '[{"type": "function", "function": {"name": "get_weather", "description": "Current weather by city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]');
+INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content, tool_calls, tool_call_id) VALUES
+  ('00000000-0000-4000-8000-00000000700a', 1, 'user', 'What is the weather in Paris?', NULL, NULL),
+  ('00000000-0000-4000-8000-00000000700a', 2, 'assistant', '',
+   '[{"id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}}]', NULL),
+  ('00000000-0000-4000-8000-00000000700a', 3, 'tool', '{"temperature_c": 18, "sky": "cloudy"}', NULL, 'call_1'),
+  ('00000000-0000-4000-8000-00000000700a', 4, 'assistant', 'It is 18°C and cloudy in Paris.', NULL, NULL);
+SQL
+TOOLS='"scope": "selected", "conversation_ids": ["00000000-0000-4000-8000-00000000700a"]'
+export_to tools-openai.jsonl "{$TOOLS}"
+export_to tools-sharegpt.jsonl "{$TOOLS, \"target\": \"sharegpt\"}"
+export_to tools-review.md "{$TOOLS, \"format\": \"markdown\"}"
+
+for file in training-approved.jsonl training-train.jsonl training-validation.jsonl tools-openai.jsonl; do
+    python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/$file"
+done
 
 # A background export as a signed-in user (alice), the way a Supabase client
 # runs one: queue, wait for completion, download. This cluster does not preload

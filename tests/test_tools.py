@@ -8,12 +8,16 @@ verbatim, CSV and Markdown one record or section per call and result.
 import csv
 import io
 import json
+import sys
 
 import datasets
 import psycopg
 import pytest
 
-from support import ALICE, Session, admin_connect, create_database, new_uuid, rpc_export
+from support import ALICE, REPO, Session, admin_connect, create_database, new_uuid, rpc_export
+
+sys.path.insert(0, str(REPO / "scripts"))
+from check_openai_jsonl import problems  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather by city",
                                            "parameters": {"type": "object",
@@ -86,6 +90,7 @@ def test_openai_tool_calls_follow_openais_format(db, tmp_path):
         [{"city": "Paris"}, {"city": "Rome"}]
     path = tmp_path / "tools.jsonl"
     path.write_text(line + "\n")
+    assert list(problems(path.read_bytes())) == []
     loaded = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=str(tmp_path / "c"))
     assert loaded[0]["messages"][1]["tool_calls"][0]["function"]["name"] == "get_weather"
 
