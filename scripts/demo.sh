@@ -4,6 +4,7 @@
 source "$(dirname "$0")/common.sh"
 
 install_dependencies
+install_python_tools
 install_extension
 
 DATA_DIR=$REPO_ROOT/.pgdata/demo
@@ -93,6 +94,9 @@ export_query_to() {
         -c "SELECT export_system.export_query('$query', '{\"format\": \"csv\"}')" -o "$OUT/$file"
 }
 export_query_to audit-log.csv 'SELECT export_id, "timestamp", kind, delivery, format, status, conversation_count, skipped_count, file_size, db_role FROM export_system.export_logs ORDER BY "timestamp", created_at'
+
+log "every file, loaded by the consumer it is for"
+"$VENV/bin/python" "$REPO_ROOT/scripts/check_demo_files.py" "$OUT"
 
 log "files written"
 for file in "$OUT"/*; do
