@@ -246,7 +246,12 @@ def create_database(conversations):
     """A database with the extension. All are created first, right after the
     cluster started, so the extension's SQL matches the preloaded library even
     if someone reinstalls the extension while the benchmark runs."""
-    dbname = f"bench_{size_label(conversations)}"
+    return app_database(f"bench_{size_label(conversations)}")
+
+
+def app_database(dbname):
+    """A fresh database with the extension and the sample application's
+    tables (sql/sample_app.sql) registered as its source."""
     with admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{dbname}"')
@@ -299,7 +304,10 @@ def commands(dbname, work):
         "plain_sql_json_agg": (psql(dbname, sql_file("plain_sql_json_agg.sql"), out["plain_sql_json_agg"]),
                                out["plain_sql_json_agg"]),
         **{
-            fmt: (psql(dbname, f"SELECT export_system.export_conversations('{{\"format\": \"{fmt}\"}}'::jsonb)",
+            # With metadata, as the plain-SQL variants write it (training JSONL
+            # defaults to none).
+            fmt: (psql(dbname, f"SELECT export_system.export_conversations("
+                               f"'{{\"format\": \"{fmt}\", \"include_metadata\": true}}'::jsonb)",
                        out[fmt]), out[fmt])
             for fmt in FORMATS
         },
@@ -375,7 +383,7 @@ def expected_ids(dbname, user):
 
 
 def measure_concurrency(dbname, work):
-    config = '{"format": "jsonl"}'
+    config = '{"format": "jsonl", "include_metadata": true}'
     sql = f"SELECT export_system.export_conversations('{config}'::jsonb)"
     with admin(dbname) as conn:
         bypass = conn.execute(
@@ -627,14 +635,7 @@ def measure_large_values():
     """Peak private memory of one backend per run over LARGE_CONVERSATIONS
     conversations whose answer is LARGE_VALUE_MIB MiB: the bound is
     64 MiB + 3 x the largest conversation, however many there are."""
-    dbname = "bench_large_values"
-    with admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {dbname}")
-    with admin(dbname) as conn:
-        conn.execute(f"CREATE EXTENSION {EXTENSION}")
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dbname, "-f", str(REPO / "sql/sample_app.sql")],
-                   check=True, stdout=subprocess.DEVNULL)
+    dbname = app_database("bench_large_values")
     with admin(dbname) as conn:
         conn.execute("""
             INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier)

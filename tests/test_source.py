@@ -269,3 +269,25 @@ def test_update_from_0_1_0_keeps_data_and_bytes(tmp_path):
         conn.execute("DROP EXTENSION export_system")
         assert conn.execute("SELECT count(*) FROM export_system.conversations").fetchone() == (240,)
         assert conn.execute("SELECT count(*) > 0 FROM export_system.conversation_turns").fetchone() == (True,)
+
+
+def test_renamed_turn_columns_give_the_same_bytes(db):
+    with admin_connect(db) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.utterances")
+        conn.execute("CREATE TABLE public.utterances AS SELECT conversation_id AS thread, turn_number AS seq, "
+                     "role AS speaker, content AS body, token_count AS tokens FROM public.conversation_turns")
+        conn.execute("ALTER TABLE public.utterances ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY utterances_follow ON public.utterances USING "
+                     "(EXISTS (SELECT FROM public.conversations c WHERE c.id = utterances.thread))")
+        conn.execute("GRANT SELECT ON public.utterances TO authenticated")
+    config = {"scope": "all", "format": "json", "pretty": False}
+    expected = without_export_date(rpc_export(Session(db), config, sub=ALICE))
+    with admin_connect(db) as conn:
+        set_source(conn, "public.conversations", "public.utterances", {"turns": {
+            "conversation_id": "thread", "turn_number": "seq", "role": "speaker", "content": "body",
+            "token_count": "tokens"}})
+    try:
+        assert without_export_date(rpc_export(Session(db), config, sub=ALICE)) == expected
+    finally:
+        with admin_connect(db) as conn:
+            normalized(conn)

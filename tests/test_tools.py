@@ -127,6 +127,18 @@ def test_bedrock_skips_tool_use(db):
     assert export(name, ids, ["weather"], target="anthropic") == []
 
 
+def test_empty_tool_fields_are_no_tool_use(db):
+    name, _ = db
+    plain = add_conversation(name, "tool-empty", [("user", "Hi", None, None), ("assistant", "Hello", None, None)],
+                             tools=[])
+    with admin_connect(name) as conn:
+        conn.execute("UPDATE public.conversation_turns SET tool_calls = 'null' WHERE conversation_id = %s", (plain,))
+        conn.execute("UPDATE public.conversations SET tools = '[]' WHERE id = %s", (plain,))
+    for target in ("anthropic", "openai", "sharegpt"):
+        [line] = export(name, {"plain": plain}, ["plain"], target=target)
+        assert "tool" not in line
+
+
 def test_json_keeps_tool_use_verbatim_and_csv_markdown_show_each_call(db):
     name, ids = db
     document = json.loads("\n".join(export(name, ids, ["weather"], format="json")))

@@ -225,8 +225,9 @@ fn relation(oid: pg_sys::Oid) -> Result<Relation, UserError> {
             let table = client
                 .select(
                     "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relrowsecurity, \
-                            COALESCE('security_invoker=true' = ANY (c.reloptions) \
-                                     OR 'security_invoker=on' = ANY (c.reloptions), false) \
+                            EXISTS (SELECT FROM pg_options_to_table(c.reloptions) o \
+                                    WHERE o.option_name = 'security_invoker' \
+                                      AND lower(o.option_value) IN ('true', 'on', 'yes', '1')) \
                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                      WHERE c.oid = $1",
                     Some(1),

@@ -127,7 +127,9 @@ fn select_list(source: &Source) -> String {
             "(t.message OPERATOR(pg_catalog.->>) 'content') AS turn_content".into(),
             "CASE WHEN pg_catalog.jsonb_typeof(t.message OPERATOR(pg_catalog.->) 'token_count') \
                OPERATOR(pg_catalog.=) 'number' \
-             THEN (t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric::pg_catalog.int4 END \
+              AND (t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric \
+                  BETWEEN 0 AND 2147483647 \
+             THEN pg_catalog.round((t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric)::pg_catalog.int4 END \
              AS turn_token_count"
                 .into(),
             "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text AS turn_tool_calls".into(),
@@ -151,11 +153,21 @@ fn turns_join(source: &Source) -> String {
             conversation_id.sql("t")
         ),
         Turns::Embedded { messages } => format!(
-            "LEFT JOIN LATERAL pg_catalog.jsonb_array_elements({}::pg_catalog.jsonb) \
+            "LEFT JOIN LATERAL pg_catalog.jsonb_array_elements({}) \
              WITH ORDINALITY AS t(message, turn_number) ON true",
-            messages.sql("c")
+            messages_array(messages)
         ),
     }
+}
+
+/// The embedded messages as a jsonb array; anything else (null, an object,
+/// a scalar) as no messages rather than an error that fails the export.
+fn messages_array(messages: &SourceColumn) -> String {
+    let value = format!("{}::pg_catalog.jsonb", messages.sql("c"));
+    format!(
+        "CASE WHEN pg_catalog.jsonb_typeof({value}) OPERATOR(pg_catalog.=) 'array' \
+         THEN {value} ELSE '[]'::pg_catalog.jsonb END"
+    )
 }
 
 fn sort_field(column: SortColumn) -> &'static str {
@@ -349,8 +361,8 @@ fn search_condition(search: &str, source: &Source, args: &mut SqlArgs) -> String
             contains(&content.sql("st"))
         ),
         Turns::Embedded { messages } => format!(
-            "EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements({}::pg_catalog.jsonb) sm(message) WHERE {})",
-            messages.sql("c"),
+            "EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements({}) sm(message) WHERE {})",
+            messages_array(messages),
             contains("(sm.message OPERATOR(pg_catalog.->>) 'content')")
         ),
     };
@@ -401,8 +413,12 @@ fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> (Str
 fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
     let (conversations, order) = selection(config, source, &mut args);
+    let turn_order = match &source.turns {
+        Turns::Relation { turn_number, .. } => turn_number.sql("t"),
+        Turns::Embedded { .. } => "t.turn_number".to_string(),
+    };
     let sql = format!(
-        "SELECT {} FROM ({conversations}) c {} ORDER BY {order}, t.turn_number",
+        "SELECT {} FROM ({conversations}) c {} ORDER BY {order}, {turn_order}",
         select_list(source),
         turns_join(source)
     );
@@ -428,7 +444,9 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
     // Postgres counts microseconds from 2000-01-01 UTC.
     const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
     let micros: i64 = pg_sys::TimestampTz::from(timestamp);
-    DateTime::from_timestamp_micros(micros + POSTGRES_EPOCH_MICROS)
+    micros
+        .checked_add(POSTGRES_EPOCH_MICROS)
+        .and_then(DateTime::from_timestamp_micros)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
         .unwrap_or_else(|| {
             if micros > 0 {
@@ -437,6 +455,12 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
                 "-infinity".into()
             }
         })
+}
+
+/// Tool fields that hold nothing (JSON null, an empty array) are absent.
+fn present(text: &str) -> Option<StoredJson> {
+    let json = StoredJson::from_jsonb_text(text);
+    (!matches!(json.as_str(), "null" | "[]")).then_some(json)
 }
 
 /// Where each column of the export query is, found by name and checked for
@@ -551,9 +575,7 @@ impl Layout {
                 .timestamptz(self.updated_at)
                 .map(iso8601)
                 .unwrap_or_default(),
-            tools: row
-                .text(self.tools)
-                .map(|text| StoredJson::from_jsonb_text(&text)),
+            tools: row.text(self.tools).and_then(|text| present(&text)),
             turns: Vec::new(),
         }
     }
@@ -568,7 +590,7 @@ impl Layout {
             token_count: row.int4(self.turn_token_count),
             tool_calls: row
                 .text(self.turn_tool_calls)
-                .map(|text| StoredJson::from_jsonb_text(&text)),
+                .and_then(|text| present(&text)),
             tool_call_id: row.text(self.turn_tool_call_id),
         })
     }
@@ -576,16 +598,29 @@ impl Layout {
 
 /// The bytes a decoded row holds, for the fetch budget.
 fn row_bytes(conversation_started: Option<&Conversation>, turn: Option<&Turn>) -> usize {
+    let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+    let json = |value: &Option<StoredJson>| value.as_ref().map_or(0, |json| json.as_str().len());
     let header = conversation_started.map_or(0, |c| {
-        c.conversation_id.len()
-            + c.title.as_ref().map_or(0, String::len)
-            + c.quality_metrics
-                .as_ref()
-                .map_or(0, |json| json.as_str().len())
+        c.id.len()
+            + c.conversation_id.len()
+            + c.status.len()
+            + c.tier.len()
+            + c.category.iter().map(String::len).sum::<usize>()
+            + text(&c.title)
+            + text(&c.persona)
+            + text(&c.emotion)
+            + text(&c.topic)
+            + text(&c.parent_id)
+            + text(&c.parent_type)
+            + json(&c.quality_metrics)
+            + json(&c.tools)
             + c.review_history.as_str().len()
             + 256
     });
-    header + turn.map_or(0, |t| t.content.len() + t.role.len() + 64)
+    header
+        + turn.map_or(0, |t| {
+            t.content.len() + t.role.len() + json(&t.tool_calls) + text(&t.tool_call_id) + 64
+        })
 }
 
 /// The export query's portal, read batch by batch across calls.

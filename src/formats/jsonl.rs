@@ -158,6 +158,12 @@ fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
     if dialogue.iter().any(|t| t.role == "system") {
         return Err(Skip("system turn after the dialogue started"));
     }
+    if dialogue
+        .iter()
+        .any(|t| t.role != "user" && t.role != "assistant")
+    {
+        return Err(Skip("a role other than user or assistant"));
+    }
     if dialogue.first().is_none_or(|t| t.role != "user") {
         return Err(Skip("dialogue does not start with a user turn"));
     }
@@ -170,7 +176,13 @@ fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
     Ok(leading_system)
 }
 
+/// The roles OpenAI's chat fine-tuning format accepts.
+const OPENAI_ROLES: &[&str] = &["system", "user", "assistant", "tool"];
+
 fn openai_message<'a>(turn: &'a Turn, content: &'a str) -> Result<OpenAiMessage<'a>, Skip> {
+    if !OPENAI_ROLES.contains(&turn.role.as_str()) {
+        return Err(Skip("a role OpenAI does not accept"));
+    }
     let tool_calls: Vec<OpenAiToolCall> = calls(turn)?
         .into_iter()
         .map(|call| OpenAiToolCall {

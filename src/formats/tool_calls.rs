@@ -65,10 +65,15 @@ pub fn calls(turn: &Turn) -> Result<Vec<ToolCall>, Skip> {
                     call.arguments,
                 ),
             };
+            let arguments = arguments_text(arguments);
+            // Consumers parse the arguments (OpenAI's string, LLaMA-Factory's object).
+            if serde_json::from_str::<&RawValue>(&arguments).is_err() {
+                return Err(Skip("tool call arguments are not JSON"));
+            }
             Ok(ToolCall {
                 id: call.id,
                 name,
-                arguments: arguments_text(arguments),
+                arguments,
             })
         })
         .collect()
@@ -92,6 +97,9 @@ pub fn check_tool_flow(turns: &[Turn]) -> Result<(), Skip> {
     for turn in turns {
         match turn.role.as_str() {
             "tool" => {
+                if turn.tool_calls.is_some() {
+                    return Err(Skip("tool calls on a tool result"));
+                }
                 let id = turn
                     .tool_call_id
                     .as_deref()

@@ -134,12 +134,20 @@ unsafe extern "C-unwind" fn receive_slot(
         let receiver = &mut *receiver.cast::<BudgetReceiver>();
         pgrx::check_for_interrupts!();
         pg_sys::slot_getallattrs(slot);
-        let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-        assert_eq!(
-            natts,
-            receiver.columns.len(),
-            "the portal's row shape changed"
-        );
+        let tupdesc = (*slot).tts_tupleDescriptor;
+        let natts = (*tupdesc).natts as usize;
+        // The row must have the shape checked at open, column by column,
+        // before any of its datums is converted.
+        let same_shape = natts == receiver.columns.len()
+            && (*tupdesc)
+                .attrs
+                .as_slice(natts)
+                .iter()
+                .zip(receiver.columns)
+                .all(|(attribute, column)| attribute.atttypid == column.type_oid);
+        if !same_shape {
+            pgrx::error!("export_system: the export's rows changed shape");
+        }
         let row = Row {
             values: std::slice::from_raw_parts((*slot).tts_values, natts),
             nulls: std::slice::from_raw_parts((*slot).tts_isnull, natts),
