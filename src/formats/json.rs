@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ExportFormat, MetaValue, Metadata, Rows, Skip, escape_line_separators, exported_content,
+    ExportFormat, Metadata, Rows, Skip, StoredJson, escape_line_separators, exported_content,
     insert_optional_metadata,
 };
 use crate::config::{ExportConfig, Include};
@@ -53,6 +53,34 @@ impl Json {
         };
         escape_line_separators(text.expect("serializing export JSON cannot fail"))
     }
+}
+
+/// A conversation of the document. Fields are declared in byte order, the
+/// order every object here has; text is borrowed, never copied into a tree,
+/// and stored jsonb (tools, tool calls) is written verbatim.
+#[derive(Serialize)]
+struct ConversationOut<'a> {
+    conversation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Metadata>,
+    status: &'a str,
+    tier: &'a str,
+    title: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a StoredJson>,
+    turns: Vec<TurnOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct TurnOut<'a> {
+    content: &'a str,
+    role: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<&'a StoredJson>,
 }
 
 fn metadata(conversation: &Conversation, include: &Include) -> Metadata {
@@ -110,46 +138,29 @@ impl ExportFormat for Json {
             .iter()
             .map(|t| exported_content(&t.content, full))
             .collect();
-        let mut object = Metadata::new();
-        object.insert(
-            "conversation_id",
-            json!(conversation.conversation_id).into(),
-        );
-        object.insert("title", json!(conversation.title).into());
-        object.insert("status", json!(conversation.status).into());
-        object.insert("tier", json!(conversation.tier).into());
-        // Each turn an object with its keys in byte order, like every object
-        // here; stored jsonb (tool calls) is written verbatim, never parsed.
-        let turns = conversation
-            .turns
-            .iter()
-            .zip(&contents)
-            .map(|(t, content)| {
-                let mut turn = Metadata::new();
-                turn.insert("role", json!(t.role).into());
-                turn.insert("content", json!(content).into());
-                if let Some(tokens) = t.token_count {
-                    turn.insert("token_count", json!(tokens).into());
-                }
-                if let Some(calls) = &t.tool_calls {
-                    turn.insert("tool_calls", MetaValue::Stored(calls.clone()));
-                }
-                if let Some(id) = &t.tool_call_id {
-                    turn.insert("tool_call_id", json!(id).into());
-                }
-                MetaValue::Object(turn)
-            })
-            .collect();
-        object.insert("turns", MetaValue::Array(turns));
-        if let Some(tools) = &conversation.tools {
-            object.insert("tools", MetaValue::Stored(tools.clone()));
-        }
-        if self.include.metadata {
-            object.insert(
-                "metadata",
-                MetaValue::Object(metadata(conversation, &self.include)),
-            );
-        }
+        let object = ConversationOut {
+            conversation_id: &conversation.conversation_id,
+            metadata: self
+                .include
+                .metadata
+                .then(|| metadata(conversation, &self.include)),
+            status: &conversation.status,
+            tier: &conversation.tier,
+            title: conversation.title.as_deref(),
+            tools: conversation.tools.as_ref(),
+            turns: conversation
+                .turns
+                .iter()
+                .zip(&contents)
+                .map(|(t, content)| TurnOut {
+                    content,
+                    role: &t.role,
+                    token_count: t.token_count,
+                    tool_call_id: t.tool_call_id.as_deref(),
+                    tool_calls: t.tool_calls.as_ref(),
+                })
+                .collect(),
+        };
         let text = self.to_text(&object);
 
         self.count += 1;

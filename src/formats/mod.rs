@@ -64,8 +64,6 @@ pub type Metadata = BTreeMap<&'static str, MetaValue>;
 pub enum MetaValue {
     Json(Value),
     Stored(StoredJson),
-    Object(Metadata),
-    Array(Vec<MetaValue>),
 }
 
 impl From<Value> for MetaValue {
