@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 use crate::audit::history;
 use crate::config::{ExportConfig, preferences};
 use crate::error::OrRaise;
+use crate::export::registry::Source;
 use crate::export::scope_counts;
 use crate::export::source::count_conversations;
 use crate::formats::file_name;
@@ -29,7 +30,7 @@ fn export_file_info(config: ConfigJson) -> JsonB {
     JsonB(file_name::file_info(
         &config,
         &today,
-        count_conversations(&config),
+        count_conversations(&config, &Source::load()),
     ))
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::audit::record::{Identity, KINDS};
 use crate::audit::status::ExportStatus;
-use crate::config::Format;
+use crate::config::{self, Format};
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
 use crate::sql_args::SqlArgs;
@@ -73,27 +73,15 @@ fn one_of(key: &str, value: &Value, allowed: &[&str]) -> Result<Vec<String>, Use
 }
 
 fn instant(key: &str, value: &Value) -> Result<String, UserError> {
-    let text = value.as_str().unwrap_or_default();
-    let parsed = chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .ok()
-        .or_else(|| {
-            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-            let time = if key == "to" {
-                date.and_hms_micro_opt(23, 59, 59, 999_999)?
-            } else {
-                date.and_hms_opt(0, 0, 0)?
-            };
-            Some(time.and_utc())
-        });
-    parsed
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .ok_or_else(|| {
-            invalid(
-                format!("history filter key \"{key}\" must be an ISO 8601 date or timestamp, got {value}"),
-                "For example \"2026-01-31\" or \"2026-01-31T12:00:00Z\"; both ends are inclusive.",
-            )
-        })
+    // A bare `to` date covers that whole day.
+    config::parse_instant(value.as_str().unwrap_or_default(), key == "to").ok_or_else(|| {
+        invalid(
+            format!(
+                "history filter key \"{key}\" must be an ISO 8601 date or timestamp, got {value}"
+            ),
+            "For example \"2026-01-31\" or \"2026-01-31T12:00:00Z\"; both ends are inclusive.",
+        )
+    })
 }
 
 impl HistoryFilter {

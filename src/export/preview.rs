@@ -8,6 +8,7 @@
 
 use crate::config::preferences;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::registry::Source;
 use crate::export::source::ConversationSource;
 use crate::pg::jsonb_arg::ConfigJson;
 
@@ -20,7 +21,8 @@ const PREVIEW_FETCH_BYTES: usize = 64 << 10;
 /// The head of the export `config` describes, through its third conversation.
 pub fn preview_rows(config: Option<ConfigJson>) -> Vec<String> {
     let config = preferences::effective_config(config);
-    let source = ConversationSource::open(&config).with_batch_bytes(PREVIEW_FETCH_BYTES);
+    let source =
+        ConversationSource::open(&config, &Source::load()).with_batch_bytes(PREVIEW_FETCH_BYTES);
     let mut pipeline =
         ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now()));
     let mut head = Vec::new();

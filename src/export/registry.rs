@@ -111,6 +111,11 @@ const TURN_FIELDS: &[Field] = &[
 pub struct SourceColumn {
     name: String,
     type_oid: pg_sys::Oid,
+    /// pg_type.typcategory of the type, and of its element for an array.
+    category: String,
+    element_category: String,
+    /// format_type(): the type as an error message names it.
+    type_name: String,
 }
 
 impl SourceColumn {
@@ -280,62 +285,59 @@ fn check_row_security(relation: &Relation) -> Result<(), UserError> {
     }
 }
 
-/// A relation's columns: name → type.
+/// A relation's columns with what their types are, in one catalog query
+/// (registration and every export read them).
 fn columns_of(oid: pg_sys::Oid) -> Vec<SourceColumn> {
     with_pinned_search_path(|| {
         Spi::connect(|client| {
             client
                 .select(
-                    "SELECT attname::text, atttypid FROM pg_catalog.pg_attribute \
-                     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    "SELECT a.attname::text, a.atttypid, t.typcategory::text, \
+                            COALESCE(e.typcategory::text, ''), format_type(a.atttypid, NULL) \
+                     FROM pg_catalog.pg_attribute a \
+                     JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                     LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' \
+                     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
                     None,
                     &[oid.into()],
                 )
                 .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"))
-                .map(|row| SourceColumn {
-                    name: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                    type_oid: row
-                        .get::<pg_sys::Oid>(2)
-                        .ok()
-                        .flatten()
-                        .unwrap_or(pg_sys::InvalidOid),
+                .map(|row| {
+                    let text = |ordinal| row.get::<String>(ordinal).ok().flatten().unwrap_or_default();
+                    SourceColumn {
+                        name: text(1),
+                        type_oid: row
+                            .get::<pg_sys::Oid>(2)
+                            .ok()
+                            .flatten()
+                            .unwrap_or(pg_sys::InvalidOid),
+                        category: text(3),
+                        element_category: text(4),
+                        type_name: text(5),
+                    }
                 })
                 .collect()
         })
     })
 }
 
-/// Whether a column of `type_oid` can hold a field of `kind`.
-fn usable(kind: Kind, type_oid: pg_sys::Oid) -> bool {
-    let (category, element) = with_pinned_search_path(|| {
-        Spi::get_two_with_args::<String, pg_sys::Oid>(
-            "SELECT typcategory::text, typelem FROM pg_catalog.pg_type WHERE oid = $1",
-            &[type_oid.into()],
-        )
-        .unwrap_or((None, None))
-    });
-    let category = category.unwrap_or_default();
+/// Whether `column` can hold a field of `kind`.
+fn usable(kind: Kind, column: &SourceColumn) -> bool {
     match kind {
         Kind::Any => true,
-        Kind::Text => category == "S",
-        Kind::TextArray => category == "A" && element.is_some_and(|e| usable(Kind::Text, e)),
-        Kind::Number => category == "N",
+        Kind::Text => column.category == "S",
+        Kind::TextArray => column.category == "A" && column.element_category == "S",
+        Kind::Number => column.category == "N",
         Kind::Integer => matches!(
-            type_oid,
+            column.type_oid,
             pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID
         ),
-        Kind::Json => matches!(type_oid, pg_sys::JSONBOID | pg_sys::JSONOID),
-        Kind::Timestamp => matches!(type_oid, pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID),
+        Kind::Json => matches!(column.type_oid, pg_sys::JSONBOID | pg_sys::JSONOID),
+        Kind::Timestamp => matches!(
+            column.type_oid,
+            pg_sys::TIMESTAMPTZOID | pg_sys::TIMESTAMPOID
+        ),
     }
-}
-
-fn type_name(type_oid: pg_sys::Oid) -> String {
-    with_pinned_search_path(|| {
-        Spi::get_one_with_args::<String>("SELECT format_type($1, NULL)", &[type_oid.into()])
-    })
-    .ok()
-    .flatten()
-    .unwrap_or_default()
 }
 
 /// Map each field to its column: the mapped name, else the field's own
@@ -393,14 +395,14 @@ fn map_fields(
             }
             continue;
         };
-        if !usable(field.kind, column.type_oid) {
+        if !usable(field.kind, column) {
             return Err(UserError {
                 code: PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
                 message: format!(
                     "column \"{}\" of {} has type {}, but field \"{group}.{}\" needs {}",
                     column.name,
                     relation.qualified,
-                    type_name(column.type_oid),
+                    column.type_name,
                     field.name,
                     field.kind.describe()
                 ),
@@ -629,16 +631,21 @@ pub fn get_source() -> Value {
 
 /// Mark an audit row's config when the administrator allowed a source
 /// without Row Level Security: every such export says so.
-pub fn note_in_audit(config: &mut Value) {
-    let opted_out = as_log_owner(|| {
+pub fn note_in_audit(rls_opted_out: bool, config: &mut Value) {
+    if rls_opted_out {
+        config["source_allow_without_rls"] = json!(true);
+    }
+}
+
+/// Whether the registered source (if any) waived Row Level Security; for a
+/// queued export, whose source is resolved only when its job runs.
+pub fn registered_without_rls() -> bool {
+    as_log_owner(|| {
         Spi::get_one::<bool>(
             "SELECT (columns ->> 'allow_without_rls')::boolean FROM export_system.source",
         )
     })
     .ok()
     .flatten()
-    .unwrap_or(false);
-    if opted_out {
-        config["source_allow_without_rls"] = json!(true);
-    }
+    .unwrap_or(false)
 }

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::config::preferences;
 use crate::config::{Filters, Scope};
+use crate::export::registry::Source;
 use crate::export::source::count_conversations;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::settings;
@@ -14,10 +15,11 @@ use crate::settings;
 /// unless the config names conversation_ids, `filtered` NULL without filters.
 pub fn scope_counts(config: Option<ConfigJson>) -> Value {
     let config = preferences::effective_config(config);
+    let source = Source::load();
     let count_as = |scope: Scope| {
         let mut scoped = config.clone();
         scoped.scope = scope;
-        json!(count_conversations(&scoped))
+        json!(count_conversations(&scoped, &source))
     };
     let selected = if config.scope == Scope::Selected {
         count_as(Scope::Selected)

@@ -426,10 +426,9 @@ fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
 }
 
 /// How many conversations the export holds, counted as the caller (under RLS).
-pub fn count_conversations(config: &ExportConfig) -> i64 {
-    let source = Source::load();
+pub fn count_conversations(config: &ExportConfig, source: &Source) -> i64 {
     let mut args = SqlArgs::default();
-    let (conversations, _) = selection(config, &source, &mut args);
+    let (conversations, _) = selection(config, source, &mut args);
     let sql = format!("SELECT pg_catalog.count(*) FROM ({conversations}) c");
     Spi::connect(|client| {
         client
@@ -635,21 +634,20 @@ pub struct ConversationSource {
 impl ConversationSource {
     /// Open the portal as the current user. Errors in the query (including
     /// permission errors) are raised here, before any row is returned.
-    pub fn open(config: &ExportConfig) -> ConversationSource {
-        Self::open_portal(config, false)
+    pub fn open(config: &ExportConfig, source: &Source) -> ConversationSource {
+        Self::open_portal(config, source, false)
     }
 
     /// Open the portal WITH HOLD, so it outlives this transaction: at commit
     /// Postgres runs the query to the end into a spill-to-disk store, as the
     /// current user, and later transactions read it from there. One snapshot
     /// for the whole export, however many transactions read it.
-    pub fn open_holdable(config: &ExportConfig) -> ConversationSource {
-        Self::open_portal(config, true)
+    pub fn open_holdable(config: &ExportConfig, source: &Source) -> ConversationSource {
+        Self::open_portal(config, source, true)
     }
 
-    fn open_portal(config: &ExportConfig, holdable: bool) -> ConversationSource {
-        let source = Source::load();
-        let (sql, args) = export_query(config, &source);
+    fn open_portal(config: &ExportConfig, source: &Source, holdable: bool) -> ConversationSource {
+        let (sql, args) = export_query(config, source);
         let portal = PinnedPortal::open(&sql, &args.values, holdable);
         let mut layout = Layout::of(&portal);
         layout.total_turns_counted = source.column("total_turns").is_none();

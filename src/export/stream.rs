@@ -20,7 +20,7 @@ use crate::config::ExportConfig;
 use crate::config::preferences;
 use crate::error::UserError;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
-use crate::export::registry;
+use crate::export::registry::{self, Source};
 use crate::export::source::{self, ConversationSource};
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::srf::{self, EarlyStop, ShutdownHook};
@@ -160,11 +160,11 @@ impl Iterator for ExportStream {
 
 /// An API caller's synchronous export must fit PostgREST's limits (8 s, 1,000
 /// rows); larger ones belong in the background queue.
-fn refuse_above_async_threshold(config: &ExportConfig) {
+fn refuse_above_async_threshold(config: &ExportConfig, source: &Source) {
     let Some(threshold) = settings::async_threshold() else {
         return;
     };
-    let count = source::count_conversations(config);
+    let count = source::count_conversations(config, source);
     if count > threshold {
         UserError {
             code: PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -215,13 +215,15 @@ pub fn stream_conversations(
     let started = Instant::now();
     let config = preferences::effective_config(config);
     let identity = Identity::current();
+    // Resolved once for the whole export: the count, the query, the audit.
+    let registered = Source::load();
     if identity.user_id.is_some() {
         rate_limit::check(&identity);
-        refuse_above_async_threshold(&config);
+        refuse_above_async_threshold(&config, &registered);
     }
-    let source = ConversationSource::open(&config);
+    let source = ConversationSource::open(&config, &registered);
     let mut audited_config = config.to_json();
-    registry::note_in_audit(&mut audited_config);
+    registry::note_in_audit(registered.rls_opted_out, &mut audited_config);
     let description = ExportDescription {
         kind: "conversations",
         format: config.format.as_str(),

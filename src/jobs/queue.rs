@@ -85,7 +85,7 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
     rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
     let mut audited_config = config.to_json();
-    registry::note_in_audit(&mut audited_config);
+    registry::note_in_audit(registry::registered_without_rls(), &mut audited_config);
     status::record_queued(
         &export_id,
         &identity,

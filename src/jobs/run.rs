@@ -15,6 +15,7 @@ use crate::audit::record::as_log_owner;
 use crate::audit::status::{self, ExportStatus, JobResult};
 use crate::config::ExportConfig;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::registry::Source;
 use crate::export::source::{self, ConversationSource};
 use crate::pg::identity::IdentityGuard;
 use crate::pg::transaction::{self, Failure};
@@ -165,8 +166,9 @@ impl JobRun {
         let config = ExportConfig::from_json(&job.config).unwrap_or_else(|e| {
             pgrx::error!("the stored config is no longer valid: {}", e.message)
         });
-        let total = source::count_conversations(&config);
-        let source = ConversationSource::open_holdable(&config);
+        let registered = Source::load();
+        let total = source::count_conversations(&config, &registered);
+        let source = ConversationSource::open_holdable(&config, &registered);
         as_log_owner(|| {
             run_sql(
                 "UPDATE export_system.export_logs SET progress_total = $2, updated_at = now() \
