@@ -93,7 +93,7 @@ start_cluster() {
         for line in "$@"; do echo "$line"; done
     } >>"$data_dir/postgresql.conf"
     sudo -u postgres "$PG_BIN/pg_ctl" -D "$data_dir" -l "$data_dir/server.log" -w start >/dev/null
-    export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATA_DIR=$data_dir
+    export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATA_DIR=$data_dir PG_BIN
     log "PostgreSQL $PG_VERSION running on 127.0.0.1:$port (data: $data_dir)"
 }
 

@@ -28,7 +28,8 @@ BEGIN
                 'export_system.export_file_info_for_export(uuid), '
                 'export_system.get_export_preferences(), '
                 'export_system.set_export_preferences(jsonb), '
-                'export_system.get_source() TO %I', api_role);
+                'export_system.get_source(), '
+                'export_system.json_is_readable(text) TO %I', api_role);
         END IF;
     END LOOP;
 END

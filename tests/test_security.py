@@ -4,16 +4,21 @@ would, as a direct-SQL session where that is the threat — and shown refused
 or harmless, with the server still up and nothing of another tenant seen.
 """
 import csv
+import html
 import io
 import json
 import os
 import re
+import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
 
+import cmarkgfm
 import psycopg
 import pytest
+from markdown_it import MarkdownIt
 from psycopg import sql as pgsql
 
 from support import (ALICE, BOB, CAROL, POSTGREST_RPC, ROLE_STATEMENT_TIMEOUT, Session, admin_connect,
@@ -93,7 +98,8 @@ def test_export_query_granted_by_mistake_still_refuses_api_callers(db, api):
 
 def test_no_function_an_api_role_can_run_takes_sql_text(db):
     # Every function an API role may execute, with its argument types: none
-    # takes SQL text (the only text arguments are a role name and two status words).
+    # takes SQL text (the only text arguments are a role name, two status
+    # words and the json text of an embedded source's messages).
     rows = fetch_rows(db, """
         SELECT r.rolname, p.oid::regprocedure::text
         FROM pg_proc p CROSS JOIN pg_roles r
@@ -102,7 +108,8 @@ def test_no_function_an_api_role_can_run_takes_sql_text(db):
     callable_ = {signature for _, signature in rows}
     assert "export_system.export_query(text,jsonb)" not in callable_
     assert sorted(s for s in callable_ if "text" in s) == [
-        "export_system.in_queue(text,text)", "export_system.is_own_export(uuid,text)"]
+        "export_system.in_queue(text,text)", "export_system.is_own_export(uuid,text)",
+        "export_system.json_is_readable(text)"]
 
 
 def test_operators_still_export_query_results(db):
@@ -247,7 +254,17 @@ TRAPPED_OPERATORS = {
     ("->>", "->", "?"): [("jsonb", "text")],
 }
 TRAPPED_FUNCTIONS = ["lower(text)", "strpos(text, text)", "now()", "hashtext(text)", "octet_length(text)",
-                     "to_char(timestamp, text)", "to_char(timestamptz, text)", "format(text)"]
+                     "to_char(timestamp, text)", "to_char(timestamptz, text)", "format(text)", "md5(text)",
+                     "round(numeric)", "jsonb_typeof(jsonb)", "substr(text, integer, integer)",
+                     "jsonb_array_elements(jsonb)", "unnest(text[])", "unnest(uuid[])"]
+# Every operator name generated SQL could use, on every pair of the types it
+# handles: an unqualified operator, or sugar that expands to one (BETWEEN,
+# IN, ANY, LIKE), finds an exact match here before pg_catalog's inexact one.
+SWEPT_OPERATORS = ["=", "<>", "<", ">", "<=", ">=", "&&", "||", "->", "->>", "/", "+", "-", "~~", "~~*", "@>", "?"]
+SWEPT_TYPES = ["text", "integer", "bigint", "smallint", "numeric", "double precision", "real", "boolean",
+               "timestamptz", "timestamp", "jsonb", "json", "uuid", "text[]"]
+# Type names a cast could leave unqualified, shadowed by domains no value fits.
+TRAPPED_TYPES = ["text", "jsonb", "uuid", "int4", "int8", "float8", "timestamptz", "bool"]
 
 
 def create_trap_schema(dbname):
@@ -265,9 +282,23 @@ def create_trap_schema(dbname):
             for operator in operators:
                 statements.append(f"CREATE OPERATOR evil.{operator} (LEFTARG = {left}, RIGHTARG = {right}, "
                                   f"FUNCTION = {function})")
+    for left in SWEPT_TYPES:
+        for right in SWEPT_TYPES:
+            number += 1
+            function = f"evil.op_trap_{number}"
+            statements.append(
+                f"CREATE FUNCTION {function}({left}, {right}) RETURNS boolean LANGUAGE plpgsql AS "
+                f"$$BEGIN RAISE EXCEPTION 'hijacked: operator on ({left}, {right})'; END$$")
+            for operator in SWEPT_OPERATORS:
+                statements.append(f"DO $$BEGIN CREATE OPERATOR evil.{operator} (LEFTARG = {left}, "
+                                  f"RIGHTARG = {right}, FUNCTION = {function}); "
+                                  f"EXCEPTION WHEN duplicate_function THEN NULL; END$$")
     for signature in TRAPPED_FUNCTIONS:
-        statements.append(f"CREATE FUNCTION evil.{signature} RETURNS text LANGUAGE plpgsql AS "
+        returns = "SETOF text" if signature.startswith(("unnest", "jsonb_array_elements")) else "text"
+        statements.append(f"CREATE FUNCTION evil.{signature} RETURNS {returns} LANGUAGE plpgsql AS "
                           f"$$BEGIN RAISE EXCEPTION 'hijacked: {signature}'; END$$")
+    for name in TRAPPED_TYPES:
+        statements.append(f"CREATE DOMAIN evil.{name} AS pg_catalog.int4 CHECK (false)")
     statements.append("CREATE FUNCTION evil.count_trap(bigint) RETURNS bigint LANGUAGE plpgsql AS "
                       "$$BEGIN RAISE EXCEPTION 'hijacked: count(*)'; END$$")
     statements.append("CREATE AGGREGATE evil.count(*) (SFUNC = int8inc, STYPE = bigint, INITCOND = '0', "
@@ -323,6 +354,50 @@ def test_api_calls_on_a_hostile_search_path(trapped_db, role):
     raw_postgrest_transaction(trapped_db, [f"SELECT export_system.retry_export('{cancelled[0][0]}')",
                                            f"SELECT export_system.export_status('{cancelled[0][0]}')"],
                               sub=ALICE, role=role, search_path=EVIL_PATH)
+
+
+# The embedded shape, on json (not jsonb) messages: every source shape's SQL
+# runs under the traps (token counts, the readability check, the search).
+EMBEDDED_JSON_APP = """
+CREATE TABLE IF NOT EXISTS public.threads (
+    id uuid PRIMARY KEY, owner uuid NOT NULL, title text, status text, tier text, category text[],
+    quality_score numeric, persona text, emotion text, topic text, created_at timestamptz, messages json);
+ALTER TABLE public.threads ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS threads_owner ON public.threads;
+CREATE POLICY threads_owner ON public.threads USING (owner = (SELECT auth.uid()));
+GRANT SELECT ON public.threads TO authenticated, service_role;
+INSERT INTO public.threads
+SELECT c.id, c.user_id, c.title, c.status, c.tier, c.category, c.quality_score, c.persona, c.emotion, c.topic,
+       c.created_at,
+       (SELECT json_agg(json_build_object('role', t.role, 'content', t.content, 'token_count', t.token_count)
+                        ORDER BY t.turn_number)
+        FROM public.conversation_turns t WHERE t.conversation_id = c.id)
+FROM public.conversations c ON CONFLICT DO NOTHING;
+"""
+
+
+@pytest.mark.parametrize("role", ["authenticated", "service_role", "postgres"])
+def test_the_embedded_shape_on_a_hostile_search_path(trapped_db, role):
+    with admin_connect(trapped_db) as conn:
+        conn.execute(EMBEDDED_JSON_APP)
+        conn.execute("SELECT export_system.set_source('public.threads')")
+    try:
+        configs = [{}, dict(EVERY_FILTER, scope="filtered"), {"scope": "selected", "conversation_ids": [new_uuid()]},
+                   {"scope": "all", "split": {"validation": 0.5, "seed": "s", "part": "train"}},
+                   {"scope": "all", "sort": {"by": "quality_score", "direction": "desc"}, "limit": 3}]
+        calls = [f"SELECT export_system.{function}('{json.dumps(config)}')" for config in configs
+                 for function in ("export_conversations", "preview_export", "scope_counts")]
+        if role == "postgres":
+            with admin_connect(trapped_db) as conn:
+                conn.execute(f"SET search_path = {EVIL_PATH}")
+                for sql in calls:
+                    conn.execute(sql).fetchall()
+        else:
+            for sql in calls:
+                raw_postgrest_transaction(trapped_db, [sql], sub=ALICE, role=role, search_path=EVIL_PATH)
+    finally:
+        with admin_connect(trapped_db) as conn:
+            conn.execute("SELECT export_system.set_source('public.conversations', 'public.conversation_turns')")
 
 
 def test_operator_calls_on_a_hostile_search_path(trapped_db):
@@ -499,3 +574,429 @@ def test_malformed_json_is_a_clear_error(api, function, text):
                                   sub=ALICE)
     assert raised.value.sqlstate in ("22P02", "22023", "54001"), raised.value
     assert server_alive()
+
+
+# --- Round 2, 1. Row Level Security all the way down ----------------------------------------
+
+DEEP_SOURCES = """
+CREATE TABLE IF NOT EXISTS public.open_copy AS SELECT * FROM public.conversations;
+CREATE OR REPLACE VIEW public.invoker_over_open WITH (security_invoker = true) AS SELECT * FROM public.open_copy;
+CREATE OR REPLACE VIEW public.definer_view AS SELECT * FROM public.conversations;
+CREATE OR REPLACE VIEW public.invoker_over_definer WITH (security_invoker = true) AS SELECT * FROM public.definer_view;
+CREATE OR REPLACE FUNCTION public.all_conversations() RETURNS SETOF public.conversations
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'SELECT * FROM public.conversations';
+CREATE OR REPLACE VIEW public.invoker_over_function WITH (security_invoker = true) AS
+    SELECT * FROM public.all_conversations();
+CREATE OR REPLACE VIEW public.invoker_inner WITH (security_invoker = true) AS SELECT * FROM public.conversations;
+CREATE OR REPLACE VIEW public.invoker_outer WITH (security_invoker = true) AS SELECT * FROM public.invoker_inner;
+GRANT SELECT ON public.open_copy, public.invoker_over_open, public.definer_view, public.invoker_over_definer,
+    public.invoker_over_function, public.invoker_inner, public.invoker_outer TO authenticated, service_role;
+"""
+
+DEEP_REFUSALS = [
+    ("public.invoker_over_open", "public.invoker_over_open reads public.open_copy, which does not have Row Level"),
+    ("public.invoker_over_definer", "public.invoker_over_definer reads public.definer_view, which is a view without"),
+    ("public.invoker_over_function", "public.invoker_over_function calls public.all_conversations(), a SECURITY"),
+]
+
+
+@pytest.fixture(scope="module")
+def deep_db(db):
+    with admin_connect(db) as conn:
+        conn.execute(DEEP_SOURCES)
+    return db
+
+
+def register(dbname, conversations, turns="public.conversation_turns", allow_without_rls=False):
+    with admin_connect(dbname) as conn:
+        conn.execute("SELECT export_system.set_source(%s, %s, '{}', %s)", (conversations, turns, allow_without_rls))
+
+
+@pytest.mark.parametrize("relation,message", DEEP_REFUSALS, ids=[r[0] for r in DEEP_REFUSALS])
+def test_a_view_that_reaches_unprotected_rows_is_refused(deep_db, relation, message):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+        register(deep_db, relation)
+    assert raised.value.diag.message_primary.startswith(message)
+    assert "security_invoker" in raised.value.diag.message_hint
+    # The attack the refusal stops: under the waiver, alice's export holds bob's rows.
+    register(deep_db, relation, allow_without_rls=True)
+    try:
+        owners = {row[0] for row in fetch_rows(deep_db, "SELECT user_id::text FROM public.conversations")}
+        rows = rpc_export(Session(deep_db), {"scope": "all", "format": "csv", "bom": False,
+                                             "include_metadata": False}, sub=ALICE)
+        assert len({line.split(",")[0] for line in rows[1:]}) > 0 and len(owners) > 1
+    finally:
+        register(deep_db, "public.conversations")
+
+
+def test_views_on_views_that_keep_rls_are_accepted(deep_db):
+    register(deep_db, "public.invoker_outer")
+    try:
+        mine = fetch_rows(deep_db, "SELECT count(*) FROM public.conversations WHERE user_id = %s", (ALICE,))[0][0]
+        rows = rpc_export(Session(deep_db), {"scope": "all", "format": "jsonl"}, sub=ALICE)
+        assert 0 < len(rows) <= mine
+    finally:
+        register(deep_db, "public.conversations")
+
+
+def test_a_view_changed_after_registration_is_refused_at_export(deep_db):
+    with admin_connect(deep_db) as conn:
+        conn.execute("CREATE OR REPLACE VIEW public.changing WITH (security_invoker = true) AS "
+                     "SELECT * FROM public.conversations")
+        conn.execute("GRANT SELECT ON public.changing TO authenticated, service_role")
+    register(deep_db, "public.changing")
+    try:
+        with admin_connect(deep_db) as conn:
+            conn.execute("CREATE OR REPLACE VIEW public.changing WITH (security_invoker = true) AS "
+                         "SELECT * FROM public.open_copy")
+        for function in ("export_conversations", "preview_export", "scope_counts"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="public.open_copy"):
+                raw_postgrest_transaction(deep_db, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
+    finally:
+        register(deep_db, "public.conversations")
+
+
+# --- Round 2, 6. Owners bypass RLS unless it is forced --------------------------------------
+
+def owned_db(name):
+    dbname = create_database(name)
+    with admin_connect(dbname) as conn:
+        conn.execute("GRANT authenticated, anon TO postgres")  # as on Supabase
+    return dbname
+
+
+def test_tables_owned_by_an_api_role_are_refused_until_forced():
+    dbname = owned_db("t_security_owner")
+    with admin_connect(dbname) as conn:
+        conn.execute("ALTER TABLE public.conversations OWNER TO authenticated")
+    api = Session(dbname)
+    # Registered before the change: every export checks again.
+    for call in (lambda: rpc_export(api, {"scope": "all"}, sub=ALICE),
+                 lambda: rpc(api, "scope_counts", {"config": "jsonb"}, {"config": {}}, sub=ALICE)):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            call()
+        assert "FORCE ROW LEVEL SECURITY" in raised.value.diag.message_hint
+        assert "public.conversations" in raised.value.diag.message_primary
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="authenticated"):
+        register(dbname, "public.conversations")
+    with admin_connect(dbname) as conn:
+        conn.execute("ALTER TABLE public.conversations FORCE ROW LEVEL SECURITY")
+    register(dbname, "public.conversations")
+    mine = fetch_rows(dbname, "SELECT count(*) FROM public.conversations WHERE user_id = %s", (ALICE,))[0][0]
+    counts = rpc(api, "scope_counts", {"config": "jsonb"}, {"config": {}}, sub=ALICE)
+    assert counts["all"] == mine
+    rows = rpc_export(api, {"scope": "all", "format": "csv", "bom": False, "include_metadata": False}, sub=ALICE)
+    assert len({line.split(",")[0] for line in rows[1:]}) == mine
+
+
+def test_a_signed_in_caller_who_owns_the_tables_is_refused():
+    dbname = owned_db("t_security_owner_caller")
+    with admin_connect(dbname) as conn:
+        conn.execute("DROP ROLE IF EXISTS app_api")
+        conn.execute("DROP ROLE IF EXISTS app_owner")
+        conn.execute("CREATE ROLE app_owner")
+        # An API login role that also holds the table owner's privileges.
+        conn.execute("CREATE ROLE app_api LOGIN IN ROLE app_owner, authenticated")
+        conn.execute("ALTER TABLE public.conversation_turns OWNER TO app_owner")
+    with psycopg.connect(dbname=dbname, user="app_api") as conn:
+        conn.execute("SELECT set_config('request.jwt.claims', %s, false)", (json.dumps({"sub": ALICE}),))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="this signed-in user"):
+            conn.execute("SELECT export_system.export_conversations('{\"scope\": \"all\"}')").fetchall()
+    # The normal direction keeps working: postgres owns the tables and is a member of the API roles.
+    assert rpc_export(Session(dbname), {"limit": 1}, sub=ALICE)
+
+
+# --- Round 2, 4. One tenant's stored values never fail another's export ---------------------
+
+ODD_VALUES_APP = """
+CREATE SCHEMA odd;
+CREATE TABLE odd.threads (id uuid PRIMARY KEY, conversation_id text, owner uuid, status text, title text,
+    quality_score numeric, token_count bigint, total_turns bigint, messages json);
+CREATE TABLE odd.turns (conversation_id uuid, turn_number bigint, role text, content text, token_count bigint);
+ALTER TABLE odd.threads ENABLE ROW LEVEL SECURITY;
+ALTER TABLE odd.turns ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON odd.threads USING (owner = (SELECT auth.uid()));
+CREATE POLICY own ON odd.turns USING (EXISTS (SELECT FROM odd.threads t WHERE t.id = turns.conversation_id));
+GRANT USAGE ON SCHEMA odd TO authenticated, service_role;
+GRANT SELECT ON odd.threads, odd.turns TO authenticated, service_role;
+INSERT INTO odd.threads VALUES
+  ('00000000-0000-4000-8000-0000000000d1', 'fine', '0000000a-0000-4000-8000-00000000000a', 'approved', 'Fine', 9.5,
+   12, 2, '[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A", "token_count": 3000000000}]'),
+  ('00000000-0000-4000-8000-0000000000d2', 'big-count', '0000000b-0000-4000-8000-00000000000b', 'approved', 'Big',
+   1, 3000000000, 3000000000, '[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]'),
+  ('00000000-0000-4000-8000-0000000000d3', 'huge-score', '0000000b-0000-4000-8000-00000000000b', 'approved', 'Huge',
+   1e400, 1, 2, '[{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]'),
+  ('00000000-0000-4000-8000-0000000000d4', 'nul-message', '0000000b-0000-4000-8000-00000000000b', 'approved', 'Nul',
+   1, 1, 2, '[{"role": "user", "content": "a\\u0000b"}, {"role": "assistant", "content": "A"}]'),
+  ('00000000-0000-4000-8000-0000000000d5', 'lone-surrogate', '0000000b-0000-4000-8000-00000000000b', 'approved',
+   'Half', 1, 1, 2, '[{"role": "user", "content": "\\ud800"}, {"role": "assistant", "content": "A"}]');
+INSERT INTO odd.turns SELECT t.id, n, CASE n WHEN 1 THEN 'user' ELSE 'assistant' END, 'text', 3000000000
+FROM odd.threads t, generate_series(1, 2) n;
+"""
+
+
+@pytest.fixture(scope="module")
+def odd_db():
+    dbname = create_database("t_security_odd")
+    with admin_connect(dbname) as conn:
+        conn.execute(ODD_VALUES_APP)
+    return dbname
+
+
+def service_role_export(dbname, config):
+    notices = []
+    with psycopg.connect(dbname=dbname, user="authenticator") as conn:
+        conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary))
+        conn.execute("SET ROLE service_role")
+        rows = [r[0] for r in conn.execute("SELECT export_system.export_conversations(%s)",
+                                           (json.dumps(config),)).fetchall()]
+    return rows, " ".join(notices)
+
+
+@pytest.mark.parametrize("shape", ["embedded", "normalized"])
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "markdown"])
+def test_unrepresentable_values_skip_their_conversation_only(odd_db, shape, fmt):
+    register(odd_db, "odd.threads", "odd.turns" if shape == "normalized" else None)
+    config = {"format": fmt, "include_metadata": True, "scope": "all"}
+    rows, notices = service_role_export(odd_db, config)
+    body = "\n".join(rows)
+    assert "huge-score" in notices and "beyond the range of a double" in notices
+    assert "huge-score" not in body
+    if shape == "embedded":
+        assert "nul-message" in notices and "lone-surrogate" in notices
+        assert "nul-message" not in body and "lone-surrogate" not in body
+    assert "fine" in body and "big-count" in body
+    if fmt == "json":
+        document = json.loads(body)
+        counts = {c["conversation_id"]: c for c in document["conversations"]}
+        assert counts["big-count"]["metadata"]["token_count"] == 3000000000
+        assert counts["fine"]["turns"][1]["token_count"] == 3000000000
+    # The operator's background job of the same export completes too.
+    with admin_connect(odd_db) as conn:
+        export_id = conn.execute("SELECT export_system.queue_export(%s)", (json.dumps(config),)).fetchone()[0]
+        conn.execute("SELECT export_system.run_queued_exports()")
+    assert wait_for_job(odd_db, export_id) == "completed"
+
+
+def wait_for_job(dbname, export_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = fetch_rows(dbname, "SELECT status, error_message FROM export_system.export_logs "
+                                    "WHERE export_id = %s", (export_id,))[0]
+        if status[0] not in ("queued", "processing"):
+            return status[0] if status[0] != "failed" else f"failed: {status[1]}"
+        time.sleep(0.1)
+    return "timeout"
+
+
+def test_bigint_and_unconstrained_numeric_columns_are_registered(odd_db):
+    register(odd_db, "odd.threads", "odd.turns")
+    with admin_connect(odd_db) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS odd.money_scores (id uuid PRIMARY KEY, quality_score money, "
+                     "messages jsonb)")
+        conn.execute("ALTER TABLE odd.money_scores ENABLE ROW LEVEL SECURITY")
+        with pytest.raises(psycopg.errors.DatatypeMismatch, match="money"):
+            conn.execute("SELECT export_system.set_source('odd.money_scores')")
+
+
+# --- Round 2, 5 and 7. A job's audit row tells the source it read; waived exports retry ------
+
+def queue_as_alice(dbname, config):
+    return rpc(Session(dbname), "queue_export", CONFIG_ARGS, {"config": config}, sub=ALICE)
+
+
+def run_queue(dbname):
+    with admin_connect(dbname) as conn:
+        conn.execute("SELECT export_system.run_queued_exports()")
+
+
+def audited_config(dbname, export_id):
+    return fetch_rows(dbname, "SELECT config FROM export_system.export_logs WHERE export_id = %s", (export_id,))[0][0]
+
+
+def test_a_job_records_the_source_it_read():
+    dbname = create_database("t_security_waiver")
+    config = {"limit": 2}
+    # Queued under RLS, the source waived since: the job refuses to read it.
+    under_rls = queue_as_alice(dbname, config)
+    register(dbname, "public.conversations", allow_without_rls=True)
+    run_queue(dbname)
+    outcome = wait_for_job(dbname, under_rls)
+    assert outcome.startswith("failed") and "allow_without_rls" in outcome
+    # Queued under the waiver, RLS back since: it runs, and its row says RLS applied.
+    waived = queue_as_alice(dbname, config)
+    assert audited_config(dbname, waived)["source_allow_without_rls"] is True
+    register(dbname, "public.conversations")
+    run_queue(dbname)
+    assert wait_for_job(dbname, waived) == "completed"
+    assert "source_allow_without_rls" not in audited_config(dbname, waived)
+    # Queued and run under the waiver: the row says so.
+    register(dbname, "public.conversations", allow_without_rls=True)
+    both = queue_as_alice(dbname, config)
+    run_queue(dbname)
+    assert wait_for_job(dbname, both) == "completed"
+    assert audited_config(dbname, both)["source_allow_without_rls"] is True
+    # Exports made under the waiver retry and describe their files.
+    api = Session(dbname)
+    retried = rpc(api, "retry_export", {"export_id": "uuid"}, {"export_id": under_rls}, sub=ALICE)
+    assert audited_config(dbname, retried)["source_allow_without_rls"] is True
+    info = rpc(api, "export_file_info_for_export", {"export_id": "uuid"}, {"export_id": both}, sub=ALICE)
+    assert info["file_name"].endswith(".jsonl")
+
+
+# --- Round 2, 8. export_query for an operator's login role ----------------------------------
+
+def test_an_operator_role_granted_export_query_needs_no_other_grant(db):
+    with admin_connect(db) as conn:
+        if conn.execute("SELECT FROM pg_roles WHERE rolname = 'ops_reader'").fetchone():
+            conn.execute("DROP OWNED BY ops_reader")
+            conn.execute("DROP ROLE ops_reader")
+        conn.execute("CREATE ROLE ops_reader LOGIN")
+        conn.execute("GRANT USAGE ON SCHEMA export_system TO ops_reader")
+        conn.execute("GRANT EXECUTE ON FUNCTION export_system.export_query(text, jsonb) TO ops_reader")
+        conn.execute("GRANT CREATE ON SCHEMA public TO ops_reader")
+    with psycopg.connect(dbname=db, user="ops_reader", autocommit=True) as conn:
+        rows = conn.execute("SELECT export_system.export_query('SELECT 1 AS one', '{\"bom\": false}')").fetchall()
+        assert rows == [("one",), ("1",)]
+        conn.execute("CREATE TABLE public.ops_scratch (n int)")
+        with pytest.raises(psycopg.errors.InvalidCursorDefinition):  # 42P11
+            conn.execute("SELECT export_system.export_query('INSERT INTO public.ops_scratch VALUES (1)')").fetchall()
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):  # 25006
+            conn.execute("SELECT export_system.export_query("
+                         "'INSERT INTO public.ops_scratch VALUES (2) RETURNING n')").fetchall()
+        assert conn.execute("SELECT count(*) FROM public.ops_scratch").fetchone() == (0,)
+        conn.execute("DROP TABLE public.ops_scratch")
+
+
+# --- Round 2, 9. A library newer than the database's extension says what to do ----------------
+
+def test_a_database_still_on_0_1_0_is_told_to_update():
+    name = "t_security_old"
+    with admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with admin_connect(name) as conn:
+        conn.execute("CREATE EXTENSION export_system VERSION '0.1.0'")
+        for sql in ("SELECT export_system.export_conversations('{}')", "SELECT export_system.preview_export('{}')",
+                    "SELECT export_system.queue_export('{}')"):
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
+                conn.execute(sql).fetchall()
+            assert "version 0.1.0" in raised.value.diag.message_primary
+            assert "ALTER EXTENSION export_system UPDATE" in raised.value.diag.message_hint
+
+
+# --- Round 2, 3. Markdown never links, never loads an image ---------------------------------
+
+LINK_ATTACKS = [
+    "https://example.com/[Reset your password](https://evil.example/reset)",
+    "www.example.com/![p](https://evil.example/t.png)",
+    "[click](https://evil.example) ![x](https://evil.example/x.png) <https://evil.example> <img src=x>",
+    "[ref]: https://evil.example",
+    "see [ref] and [^1] and ~~no~~ and | a | b |",
+    "write to someone@example.com or mailto:someone@example.com",
+]
+TOOL_NAME = "get_[w](https://evil.example)"
+TOOL_CALL_ID = "call_![i](https://evil.example/i.png)"
+TOOL_ARGUMENTS = '{"q": "https://e.example/[a](https://evil.example)"}'
+# A real tool result: a URL followed by JSON punctuation.
+TOOL_RESULT = '{"match":"manutd_leeds","url":"https://www.bbc.co.uk/sport/football/teams/manutd_leeds"}]}'
+
+
+def visible_text(markup):
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def assert_no_foreign_link(markup):
+    assert "<img" not in markup
+    for href, text in re.findall(r'<a href="([^"]*)"[^>]*>(.*?)</a>', markup, flags=re.S):
+        shown = visible_text(text)
+        # GitHub shows an e-mail address as a mailto: link to exactly itself.
+        assert html.unescape(href) in (shown, "mailto:" + shown), (href, shown)
+
+
+def test_markdown_text_never_links_or_loads_images(db):
+    conversation = new_uuid()
+    turns = [("user", text, None, None) for text in LINK_ATTACKS]
+    turns += [("assistant", "", json.dumps([{"id": TOOL_CALL_ID, "name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}]),
+               None),
+              ("tool", TOOL_RESULT, None, TOOL_CALL_ID),
+              ("assistant", "done", None, None)]
+    with admin_connect(db) as conn:
+        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, persona, status, tier) "
+                     "VALUES (%s, %s, %s, %s, %s, 'approved', 'template')",
+                     (conversation, f"links-{conversation}", ALICE, LINK_ATTACKS[0], LINK_ATTACKS[1]))
+        for number, (role, content, calls, call_id) in enumerate(turns, 1):
+            conn.execute("INSERT INTO public.conversation_turns "
+                         "(conversation_id, turn_number, role, content, tool_calls, tool_call_id) "
+                         "VALUES (%s, %s, %s, %s, %s, %s)", (conversation, number, role, content, calls, call_id))
+    rows = rpc_export(Session(db), {"format": "markdown", "scope": "selected", "conversation_ids": [conversation]},
+                      sub=ALICE)
+    markdown = "\n".join(rows) + "\n"
+    for markup in (cmarkgfm.github_flavored_markdown_to_html(markdown), MarkdownIt("commonmark").render(markdown)):
+        assert_no_foreign_link(markup)
+        shown = visible_text(markup)
+        for text in LINK_ATTACKS + [TOOL_NAME, TOOL_CALL_ID, TOOL_ARGUMENTS, TOOL_RESULT]:
+            assert text in shown, text
+        assert f"Conversation: {LINK_ATTACKS[0]}" in shown
+        assert f"Persona: {LINK_ATTACKS[1]}" in shown
+        assert "\\" not in shown  # no escape shows through
+
+
+# --- Round 2, 10. Read replicas: reads work, exports say where to run -----------------------
+
+@pytest.fixture(scope="module")
+def standby():
+    """A hot standby of the test cluster, as pg_basebackup -R -c fast makes one."""
+    primary = create_database("t_security_standby")
+    rpc_export(Session(primary), {"limit": 1}, sub=ALICE)
+    export_id = fetch_rows(primary, "SELECT export_id::text FROM export_system.export_logs LIMIT 1")[0][0]
+    bin_dir = os.environ["PG_BIN"]
+    data = Path(os.environ["PGDATA_DIR"]).parent / "standby"
+    as_postgres = ["sudo", "-u", "postgres"]
+    subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"],
+                   capture_output=True)
+    subprocess.run(["rm", "-rf", str(data)], check=True)
+    subprocess.run(["install", "-d", "-m", "0700", "-o", "postgres", "-g", "postgres", str(data)], check=True)
+    subprocess.run(as_postgres + [f"{bin_dir}/pg_basebackup", "-D", str(data), "-R", "-c", "fast",
+                                  "-h", "127.0.0.1", "-p", os.environ["PGPORT"], "-U", "postgres"], check=True)
+    port = free_port()
+    with (data / "postgresql.conf").open("a") as conf:
+        conf.write(f"\nport = {port}\nunix_socket_directories = '{data}'\n"
+                   "shared_preload_libraries = 'export_system'\nexport_system.workers = 0\n")
+    subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", str(data), "-l", str(data / "server.log"), "-w",
+                                  "start"], check=True, capture_output=True)
+    yield {"dbname": primary, "port": port, "export_id": export_id}
+    subprocess.run(as_postgres + [f"{bin_dir}/pg_ctl", "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def on_standby(standby, sql, role="authenticated"):
+    with psycopg.connect(dbname=standby["dbname"], user="authenticator", port=standby["port"]) as conn:
+        conn.execute("SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                     (role, json.dumps({"role": role, "sub": ALICE})))
+        return conn.execute(sql).fetchall()
+
+
+def test_a_standby_serves_reads(standby):
+    assert on_standby(standby, "SELECT pg_is_in_recovery()") == [(True,)]
+    assert on_standby(standby, "SELECT export_system.get_source() ->> 'shape'") == [("normalized",)]
+    assert len(on_standby(standby, "SELECT export_system.preview_export('{}')")) >= 1
+    counts = on_standby(standby, "SELECT export_system.scope_counts('{}')")[0][0]
+    assert counts["approved"] > 0
+    assert on_standby(standby, "SELECT export_system.export_file_info('{}')")[0][0]["conversation_count"] > 0
+    history = on_standby(standby, "SELECT export_system.export_history('{}')")[0][0]
+    assert history["total"] >= 1
+    status = on_standby(standby, f"SELECT export_system.export_status('{standby['export_id']}')")[0][0]
+    assert status["status"] == "completed"
+
+
+@pytest.mark.parametrize("function", ["export_conversations", "queue_export"])
+def test_a_standby_refuses_audited_exports_clearly(standby, function):
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as raised:  # 25006
+        on_standby(standby, f"SELECT export_system.{function}('{{}}')")
+    assert "primary" in raised.value.diag.message_hint

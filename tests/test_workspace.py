@@ -398,7 +398,7 @@ def test_export_query_formats_read_back_with_independent_parsers(api, db):
     as_json = json.loads(rows_to_file(export_query(db, TITLES, {"format": "json"})))
     assert as_json == as_jsonl
     table = export_query(db, TITLES, {"format": "markdown"})
-    assert table[0] == "| conversation\\_id | title | quality\\_score | total\\_turns | category | quality\\_metrics |"
+    assert table[0] == "| conversation_id | title | quality_score | total_turns | category | quality_metrics |"
     assert len(table) == len(expected) + 2 and all(row.startswith("| ") and row.endswith(" |") for row in table)
 
 

@@ -3,7 +3,7 @@
 
 use pgrx::prelude::*;
 
-use crate::export::{preview, query, stream};
+use crate::export::{json_text, preview, query, stream};
 use crate::pg::jsonb_arg::ConfigJson;
 
 /// Export conversations as one file's rows; each row is one line of the file.
@@ -30,4 +30,12 @@ fn export_query(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     query::stream_query(query, config, fcinfo)
+}
+
+/// Whether a `json` value's text can be read as jsonb and text (no `\u0000`,
+/// no unpaired surrogate escape). Called by the export query of an embedded
+/// source whose messages column is `json`, so it runs as the exporting user.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn json_is_readable(json: &str) -> bool {
+    json_text::is_readable(json)
 }

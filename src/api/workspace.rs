@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 use crate::audit::history;
 use crate::config::{ExportConfig, preferences};
 use crate::error::OrRaise;
-use crate::export::registry::Source;
+use crate::export::registry::{self, Source};
 use crate::export::scope_counts;
 use crate::export::source::count_conversations;
 use crate::formats::file_name;
@@ -38,7 +38,8 @@ fn export_file_info(config: ConfigJson) -> JsonB {
 #[pg_extern(stable, parallel_unsafe)]
 fn export_file_info_for_export(export_id: pgrx::Uuid) -> JsonB {
     let export = own_export(export_id);
-    let config = ExportConfig::from_json(&export.config).or_raise();
+    let (asked, _) = registry::without_audit_note(&export.config);
+    let config = ExportConfig::from_json(&asked).or_raise();
     let date = export.created_at.get(..10).unwrap_or_default().to_string();
     JsonB(file_name::file_info(
         &config,

@@ -2,7 +2,6 @@
 //! The filter's value lists are the Rust enums' own (formats, statuses,
 //! kinds), so they cannot drift from what the extension writes.
 
-use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::audit::record::{Identity, KINDS};
@@ -10,6 +9,7 @@ use crate::audit::status::ExportStatus;
 use crate::config::{self, Format};
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::spi;
 use crate::sql_args::SqlArgs;
 
 const KEYS: &[&str] = &["page", "limit", "format", "status", "kind", "from", "to"];
@@ -169,9 +169,12 @@ fn conditions(
 pub fn history(filter: &Value) -> Value {
     let filter = HistoryFilter::from_json(filter).unwrap_or_else(|error| error.raise());
     with_pinned_search_path(|| {
-        let sees_all = Spi::get_one::<bool>("SELECT export_system.sees_all_exports()")
-            .unwrap_or_else(|e| panic!("reading the caller's rights failed: {e}"))
-            .unwrap_or(false);
+        let sees_all = spi::read_one::<bool>(
+            "reading the caller's rights",
+            "SELECT export_system.sees_all_exports()",
+            &[],
+        )
+        .unwrap_or(false);
         let mut args = SqlArgs::default();
         let conditions = conditions(&filter, Identity::current().user_id, sees_all, &mut args);
         let where_clause = if conditions.is_empty() {
@@ -195,8 +198,7 @@ pub fn history(filter: &Value) -> Value {
                                  LIMIT {limit} OFFSET {offset}) page)) \
              FROM (SELECT count(*) AS total FROM export_system.export_logs l {where_clause}) t"
         );
-        Spi::get_one_with_args::<pgrx::JsonB>(&sql, &args.values)
-            .unwrap_or_else(|e| panic!("reading the export history failed: {e}"))
+        spi::read_one::<pgrx::JsonB>("reading the export history", &sql, &args.values)
             .map_or(Value::Null, |json| json.0)
     })
 }

@@ -15,6 +15,7 @@ use pgrx::prelude::*;
 use crate::audit::record::Identity;
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::spi;
 use crate::settings;
 
 /// First key of the per-user rate-limit advisory locks ("RATE").
@@ -26,11 +27,12 @@ pub fn check(identity: &Identity) {
         return;
     };
     let (exempt, used, next_allowed) = with_pinned_search_path(|| {
-        let exempt = Spi::get_one::<bool>(
+        let exempt = spi::read_one::<bool>(
+            "checking the export rate limit",
             "SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r \
              WHERE r.rolname = current_user",
+            &[],
         )
-        .unwrap_or_else(|e| panic!("checking the export rate limit failed: {e}"))
         .unwrap_or(false);
         if exempt {
             return (true, 0, None);

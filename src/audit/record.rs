@@ -6,10 +6,15 @@
 use pgrx::prelude::*;
 use serde_json::Value;
 
+use pgrx::PgSqlErrorCode;
+
 use crate::audit::status::ExportStatus;
+use crate::error::UserError;
 use crate::export::stream::ExportDescription;
+use crate::pg::backend;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::identity::IdentityGuard;
+use crate::pg::spi;
 
 /// What was exported: conversations, or an operator's query's result.
 pub const KINDS: &[&str] = &["conversations", "query"];
@@ -29,7 +34,13 @@ impl Identity {
             Spi::connect(|client| {
                 let row = client
                     .select(
-                        "SELECT export_system.current_user_id()::text, current_user::text",
+                        // export_system.current_user_id()'s formula, inline: an
+                        // operator granted export_query alone needs no other grant.
+                        "SELECT COALESCE( \
+                           NULLIF(pg_catalog.current_setting('request.jwt.claim.sub', true), ''), \
+                           NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb \
+                             OPERATOR(pg_catalog.->>) 'sub')::pg_catalog.uuid::text, \
+                         current_user::text",
                         Some(1),
                         &[],
                     )
@@ -41,6 +52,19 @@ impl Identity {
                 }
             })
         })
+    }
+}
+
+/// Exports are audited, and a hot standby can write no audit row: refuse
+/// them there with the reason, before anything is read.
+pub fn refuse_on_a_standby() {
+    if backend::in_recovery() {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            message: "exports cannot run on a hot standby: every export writes its audit row".into(),
+            hint: "Run export_conversations() and queue_export() on the primary; previews, counts, file info, the source and the export history and status work on standbys.".into(),
+        }
+        .raise();
     }
 }
 
@@ -61,11 +85,12 @@ pub struct AuditRecord<'a> {
 
 fn log_owner() -> pg_sys::Oid {
     with_pinned_search_path(|| {
-        Spi::get_one::<pg_sys::Oid>(
+        spi::read_one::<pg_sys::Oid>(
+            "looking up the audit log's owner",
             "SELECT c.relowner FROM pg_catalog.pg_class c \
-         WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass",
+             WHERE c.oid = 'export_system.export_logs'::pg_catalog.regclass",
+            &[],
         )
-        .unwrap_or_else(|e| panic!("looking up the audit log's owner failed: {e}"))
         .expect("export_system.export_logs has an owner")
     })
 }

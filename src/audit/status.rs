@@ -17,6 +17,7 @@ use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::audit::record::{AuditRecord, Identity, as_log_owner};
+use crate::pg::spi;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportStatus {
@@ -150,10 +151,11 @@ pub fn claimable(limit: i64) -> Vec<String> {
 
 /// How many background exports wait for or hold a worker.
 pub fn queue_depth() -> i64 {
-    Spi::get_one::<i64>(&format!(
-        "SELECT count(*) FROM export_system.export_logs WHERE {IN_QUEUE}"
-    ))
-    .unwrap_or_else(|e| panic!("reading the export queue failed: {e}"))
+    spi::read_one::<i64>(
+        "reading the export queue",
+        &format!("SELECT count(*) FROM export_system.export_logs WHERE {IN_QUEUE}"),
+        &[],
+    )
     .unwrap_or(0)
 }
 
@@ -247,12 +249,11 @@ pub fn expire_due() -> i64 {
 /// An export's current status, read with the log owner's privileges.
 pub fn current(export_id: &str) -> Option<ExportStatus> {
     as_log_owner(|| {
-        Spi::get_one_with_args::<String>(
+        spi::read_one::<String>(
+            "reading an export's status",
             "SELECT status FROM export_system.export_logs WHERE export_id = $1::uuid",
             &[export_id.into()],
         )
     })
-    .ok()
-    .flatten()
     .and_then(|status| ExportStatus::parse(&status))
 }

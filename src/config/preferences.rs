@@ -12,17 +12,18 @@ use crate::config::{self, ExportConfig};
 use crate::error::{OrRaise, UserError};
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::jsonb_arg::ConfigJson;
+use crate::pg::spi;
 
 /// The caller's stored preferences (`{}` when none or without a JWT identity).
 pub fn stored() -> Value {
     with_pinned_search_path(|| {
-        Spi::get_one::<JsonB>(
+        spi::read_one::<JsonB>(
+            "reading the export preferences",
             "SELECT preferences FROM export_system.export_preferences \
              WHERE user_id = export_system.current_user_id()",
+            &[],
         )
     })
-    .ok()
-    .flatten()
     .map_or_else(|| json!({}), |json| json.0)
 }
 
@@ -38,11 +39,13 @@ pub fn store(preferences: ConfigJson) -> Value {
     let preferences = preferences.into_value("the preferences");
     let preferences = config::validate_preferences(&preferences).or_raise();
     let user_id = with_pinned_search_path(|| {
-        Spi::get_one::<String>("SELECT export_system.current_user_id()::text")
+        spi::read_one::<String>(
+            "reading the caller's identity",
+            "SELECT export_system.current_user_id()::text",
+            &[],
+        )
     })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
+    .unwrap_or_else(|| {
             UserError {
                 code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
                 message: "export preferences belong to a signed-in user, and there is none".into(),

@@ -51,7 +51,10 @@ impl Exporter {
         for conversation in batch {
             pgrx::check_for_interrupts!();
             let first_new_row = self.rows.len();
-            let written = self.format.conversation(conversation, &mut self.rows);
+            let written = match conversation.unreadable {
+                Some(reason) => Err(formats::Skip(reason)),
+                None => self.format.conversation(conversation, &mut self.rows),
+            };
             join_rows_from(&mut self.rows, first_new_row);
             // The one row a conversation releases is its own, or (for a
             // format that holds a row) the previous conversation's.

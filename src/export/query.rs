@@ -14,7 +14,7 @@ use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::record::Identity;
+use crate::audit::record::{Identity, refuse_on_a_standby};
 use crate::config::{Format, QueryExportConfig};
 use crate::error::{OrRaise, UserError};
 use crate::export::stream::{self, ExportDescription, RowProducer};
@@ -160,6 +160,7 @@ pub fn stream_query(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
+    refuse_on_a_standby();
     let config_json = config.map_or(Value::Null, |c| c.into_value("the export_query config"));
     let config = QueryExportConfig::from_json(&config_json).or_raise();
     let identity = Identity::current();

@@ -12,9 +12,11 @@ use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::audit::record::as_log_owner;
+use crate::audit::record::{Identity, as_log_owner};
 use crate::error::UserError;
+use crate::export::row_security;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::spi;
 
 /// What a column must be to hold a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +37,9 @@ impl Kind {
             Kind::Any => "any type",
             Kind::Text => "a text type (text, varchar, char)",
             Kind::TextArray => "an array of text (text[], varchar[])",
-            Kind::Number => "a number type (numeric, real, double precision, integer)",
+            Kind::Number => {
+                "a number type (numeric, real, double precision, smallint, integer, bigint)"
+            }
             Kind::Integer => "an integer type (smallint, integer, bigint)",
             Kind::Json => "jsonb or json",
             Kind::Timestamp => "timestamptz or timestamp",
@@ -127,6 +131,10 @@ impl SourceColumn {
     pub fn is_uuid(&self) -> bool {
         self.type_oid == pg_sys::UUIDOID
     }
+
+    pub fn is_jsonb(&self) -> bool {
+        self.type_oid == pg_sys::JSONBOID
+    }
 }
 
 /// Double-quote an identifier the catalog gave us (doubling inner quotes).
@@ -198,12 +206,14 @@ impl Source {
     /// Read the registration (with the owner's privileges: it is the
     /// extension's own state) and resolve it against the catalog.
     pub fn load() -> Source {
+        check_installed_version();
         let stored = as_log_owner(|| {
-            Spi::get_three::<pg_sys::Oid, pg_sys::Oid, pgrx::JsonB>(
+            spi::read_three::<pg_sys::Oid, pg_sys::Oid, pgrx::JsonB>(
+                "reading the registered source",
                 "SELECT conversations::oid, turns::oid, columns FROM export_system.source",
+                &[],
             )
-        })
-        .unwrap_or((None, None, None));
+        });
         let (Some(conversations), turns, Some(columns)) = stored else {
             UserError {
                 code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -213,76 +223,33 @@ impl Source {
             .raise()
         };
         let rls_opted_out = columns.0.get("allow_without_rls") == Some(&Value::Bool(true));
-        resolve(conversations, turns, &columns.0, rls_opted_out).unwrap_or_else(|e| e.raise())
+        let jwt_caller = Identity::current().user_id.is_some();
+        resolve(conversations, turns, &columns.0, rls_opted_out, jwt_caller)
+            .unwrap_or_else(|e| e.raise())
     }
 }
 
 struct Relation {
     qualified: String,
-    kind: u8,
-    row_security: bool,
-    security_invoker: bool,
 }
 
 fn relation(oid: pg_sys::Oid) -> Result<Relation, UserError> {
     let found = with_pinned_search_path(|| {
-        Spi::connect(|client| {
-            let table = client
-                .select(
-                    "SELECT format('%I.%I', n.nspname, c.relname), c.relkind::text, c.relrowsecurity, \
-                            EXISTS (SELECT FROM pg_options_to_table(c.reloptions) o \
-                                    WHERE o.option_name = 'security_invoker' \
-                                      AND lower(o.option_value) IN ('true', 'on', 'yes', '1')) \
-                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.oid = $1",
-                    Some(1),
-                    &[oid.into()],
-                )
-                .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"));
-            if table.is_empty() {
-                return None;
-            }
-            let row = table.first();
-            Some(Relation {
-                qualified: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                kind: row
-                    .get::<String>(2)
-                    .ok()
-                    .flatten()
-                    .and_then(|k| k.bytes().next())
-                    .unwrap_or(b'?'),
-                row_security: row.get::<bool>(3).ok().flatten().unwrap_or(false),
-                security_invoker: row.get::<bool>(4).ok().flatten().unwrap_or(false),
-            })
-        })
+        spi::read_one::<String>(
+            "reading the source's relation",
+            "SELECT format('%I.%I', n.nspname, c.relname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = $1",
+            &[oid.into()],
+        )
     });
-    found.ok_or_else(|| UserError {
-        code: PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-        message: format!("the registered relation {} no longer exists", oid.to_u32()),
-        hint: "Register the source again with export_system.set_source().".into(),
-    })
-}
-
-/// Refuse a relation that does not enforce Row Level Security.
-fn check_row_security(relation: &Relation) -> Result<(), UserError> {
-    let refuse = |what: &str| {
-        UserError {
-        code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        message: format!("{} {what}", relation.qualified),
-        hint: "Exports read as the caller, so the relation must decide which rows each tenant sees: without RLS (or through a view that runs as its owner) every tenant could export everyone's conversations. Enable RLS with policies, use a view WITH (security_invoker = true), or, for a single-tenant database, pass allow_without_rls => true (recorded in every audit row).".into(),
-    }
-    };
-    match relation.kind {
-        b'r' | b'p' if relation.row_security => Ok(()),
-        b'r' | b'p' => Err(refuse("does not have Row Level Security enabled")),
-        b'v' if relation.security_invoker => Ok(()),
-        b'v' => Err(refuse(
-            "is a view without security_invoker, so it reads its tables as its owner, past their RLS",
-        )),
-        _ => Err(refuse(
-            "is neither a table nor a view, and cannot enforce Row Level Security",
-        )),
-    }
+    found
+        .map(|qualified| Relation { qualified })
+        .ok_or_else(|| UserError {
+            code: PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            message: format!("the registered relation {} no longer exists", oid.to_u32()),
+            hint: "Register the source again with export_system.set_source().".into(),
+        })
 }
 
 /// A relation's columns with what their types are, in one catalog query
@@ -327,7 +294,15 @@ fn usable(kind: Kind, column: &SourceColumn) -> bool {
         Kind::Any => true,
         Kind::Text => column.category == "S",
         Kind::TextArray => column.category == "A" && column.element_category == "S",
-        Kind::Number => column.category == "N",
+        Kind::Number => matches!(
+            column.type_oid,
+            pg_sys::NUMERICOID
+                | pg_sys::FLOAT4OID
+                | pg_sys::FLOAT8OID
+                | pg_sys::INT2OID
+                | pg_sys::INT4OID
+                | pg_sys::INT8OID
+        ),
         Kind::Integer => matches!(
             column.type_oid,
             pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID
@@ -414,19 +389,22 @@ fn map_fields(
     Ok(mapped)
 }
 
+/// Resolve a registration against the catalog; `jwt_caller`: the source is
+/// resolved for a signed-in user's export.
 fn resolve(
     conversations_oid: pg_sys::Oid,
     turns_oid: Option<pg_sys::Oid>,
     mapping: &Value,
     rls_opted_out: bool,
+    jwt_caller: bool,
 ) -> Result<Source, UserError> {
     let group = |name: &str| mapping.get(name).and_then(Value::as_object);
     let conversations = relation(conversations_oid)?;
     let turns_relation = turns_oid.map(relation).transpose()?;
     if !rls_opted_out {
-        check_row_security(&conversations)?;
-        if let Some(turns) = &turns_relation {
-            check_row_security(turns)?;
+        row_security::check(conversations_oid, jwt_caller)?;
+        if let Some(turns) = turns_oid {
+            row_security::check(turns, jwt_caller)?;
         }
     }
     let conversation_columns = columns_of(conversations_oid);
@@ -491,16 +469,43 @@ fn resolve(
     })
 }
 
+/// The SQL objects in this database must be the version this library is:
+/// after the library is upgraded, the extension is updated with ALTER
+/// EXTENSION, until then its tables are the old version's.
+fn check_installed_version() {
+    let installed = with_pinned_search_path(|| {
+        spi::read_one::<String>(
+            "reading the extension's version",
+            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'export_system'",
+            &[],
+        )
+    })
+    .unwrap_or_default();
+    let library = env!("CARGO_PKG_VERSION");
+    if installed != library {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            message: format!(
+                "export_system's library is version {library}, but this database's extension is version {installed}"
+            ),
+            hint: format!(
+                "Update the extension to the installed library: ALTER EXTENSION export_system UPDATE TO '{library}';"
+            ),
+        }
+        .raise();
+    }
+}
+
 /// Only superusers and the extension's owner may register a source.
 fn check_may_register() {
     let allowed = with_pinned_search_path(|| {
-        Spi::get_one::<bool>(
+        spi::read_one::<bool>(
+            "checking who may register",
             "SELECT r.rolsuper OR e.extowner = r.oid FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e \
              WHERE r.rolname = current_user AND e.extname = 'export_system'",
+            &[],
         )
     })
-    .ok()
-    .flatten()
     .unwrap_or(false);
     if !allowed {
         UserError {
@@ -541,8 +546,8 @@ pub fn set_source(
         )
         .raise();
     }
-    let source =
-        resolve(conversations, turns, &mapping, allow_without_rls).unwrap_or_else(|e| e.raise());
+    let source = resolve(conversations, turns, &mapping, allow_without_rls, false)
+        .unwrap_or_else(|e| e.raise());
     let mut stored = describe(&source);
     stored["allow_without_rls"] = json!(allow_without_rls);
     let resolved_columns = json!({
@@ -617,11 +622,15 @@ pub fn describe(source: &Source) -> Value {
 
 /// The current registration, or null when there is none.
 pub fn get_source() -> Value {
-    let registered =
-        as_log_owner(|| Spi::get_one::<bool>("SELECT EXISTS (SELECT FROM export_system.source)"))
-            .ok()
-            .flatten()
-            .unwrap_or(false);
+    check_installed_version();
+    let registered = as_log_owner(|| {
+        spi::read_one::<bool>(
+            "looking for the registered source",
+            "SELECT EXISTS (SELECT FROM export_system.source)",
+            &[],
+        )
+    })
+    .unwrap_or(false);
     if registered {
         describe(&Source::load())
     } else {
@@ -629,23 +638,44 @@ pub fn get_source() -> Value {
     }
 }
 
+/// The note an audit row's config carries when the export read a source
+/// registered without Row Level Security.
+const WAIVER_NOTE: &str = "source_allow_without_rls";
+
 /// Mark an audit row's config when the administrator allowed a source
 /// without Row Level Security: every such export says so.
 pub fn note_in_audit(rls_opted_out: bool, config: &mut Value) {
-    if rls_opted_out {
-        config["source_allow_without_rls"] = json!(true);
+    if let Some(object) = config.as_object_mut() {
+        if rls_opted_out {
+            object.insert(WAIVER_NOTE.into(), json!(true));
+        } else {
+            object.remove(WAIVER_NOTE);
+        }
     }
+}
+
+/// An audited config as the export was asked for (the audit's note taken
+/// out, so it parses as an export config again), and whether the note said
+/// the source waived Row Level Security.
+pub fn without_audit_note(audited: &Value) -> (Value, bool) {
+    let mut config = audited.clone();
+    let waived = config
+        .as_object_mut()
+        .and_then(|object| object.remove(WAIVER_NOTE))
+        == Some(json!(true));
+    (config, waived)
 }
 
 /// Whether the registered source (if any) waived Row Level Security; for a
 /// queued export, whose source is resolved only when its job runs.
 pub fn registered_without_rls() -> bool {
+    check_installed_version();
     as_log_owner(|| {
-        Spi::get_one::<bool>(
+        spi::read_one::<bool>(
+            "reading the source's RLS waiver",
             "SELECT (columns ->> 'allow_without_rls')::boolean FROM export_system.source",
+            &[],
         )
     })
-    .ok()
-    .flatten()
     .unwrap_or(false)
 }

@@ -27,8 +27,8 @@ pub struct Conversation {
     pub persona: Option<String>,
     pub emotion: Option<String>,
     pub topic: Option<String>,
-    pub total_turns: i32,
-    pub token_count: i32,
+    pub total_turns: i64,
+    pub token_count: i64,
     pub parent_id: Option<String>,
     pub parent_type: Option<String>,
     pub review_history: StoredJson,
@@ -39,14 +39,18 @@ pub struct Conversation {
     /// Tool definitions its assistant may call, as stored.
     pub tools: Option<StoredJson>,
     pub turns: Vec<Turn>,
+    /// Why a stored value cannot be written (a number beyond every format's
+    /// range, messages PostgreSQL cannot read as text): the conversation is
+    /// skipped, never the whole export failed.
+    pub unreadable: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
-    pub turn_number: i32,
+    pub turn_number: i64,
     pub role: String,
     pub content: String,
-    pub token_count: Option<i32>,
+    pub token_count: Option<i64>,
     /// An assistant's tool calls, as stored.
     pub tool_calls: Option<StoredJson>,
     /// A tool result's link to the call it answers.
@@ -60,8 +64,10 @@ const BATCH_ROWS: i64 = 5000;
 
 /// The SELECT list: every field named, and cast to the type it is decoded
 /// as (checked once per query against the portal's tuple descriptor); a
-/// field the source lacks is NULL. jsonb is read as its text, so it reaches
-/// the file exactly as stored.
+/// field the source lacks is NULL. Casts never fail on a stored value:
+/// integers are read as int8 (any integer column fits), scores as their
+/// decimal text (checked in Rust), jsonb as its text, so it reaches the file
+/// exactly as stored.
 fn select_list(source: &Source) -> String {
     let conversation = |name: &str, sql_type: &str| {
         format!("{} AS {name}", source.expression(name, "c", sql_type))
@@ -81,13 +87,13 @@ fn select_list(source: &Source) -> String {
         ("status", "pg_catalog.text"),
         ("tier", "pg_catalog.text"),
         ("category", "pg_catalog.text[]"),
-        ("quality_score", "pg_catalog.float8"),
+        ("quality_score", "pg_catalog.text"),
         ("quality_metrics", "pg_catalog.text"),
         ("persona", "pg_catalog.text"),
         ("emotion", "pg_catalog.text"),
         ("topic", "pg_catalog.text"),
-        ("total_turns", "pg_catalog.int4"),
-        ("token_count", "pg_catalog.int4"),
+        ("total_turns", "pg_catalog.int8"),
+        ("token_count", "pg_catalog.int8"),
         ("parent_id", "pg_catalog.text"),
         ("parent_type", "pg_catalog.text"),
         ("review_history", "pg_catalog.text"),
@@ -108,35 +114,51 @@ fn select_list(source: &Source) -> String {
             ..
         } => {
             let optional = |column: &Option<SourceColumn>, sql_type: &str, name: &str| {
-                column.as_ref().map_or(format!("NULL::{sql_type} AS {name}"), |c| {
-                    format!("{}::{sql_type} AS {name}", c.sql("t"))
-                })
+                column
+                    .as_ref()
+                    .map_or(format!("NULL::{sql_type} AS {name}"), |c| {
+                        format!("{}::{sql_type} AS {name}", c.sql("t"))
+                    })
             };
             [
-                format!("{}::pg_catalog.int4 AS turn_number", turn_number.sql("t")),
+                format!("{}::pg_catalog.int8 AS turn_number", turn_number.sql("t")),
                 format!("{}::pg_catalog.text AS turn_role", role.sql("t")),
                 format!("{}::pg_catalog.text AS turn_content", content.sql("t")),
-                optional(token_count, "pg_catalog.int4", "turn_token_count"),
+                optional(token_count, "pg_catalog.text", "turn_token_count"),
                 optional(tool_calls, "pg_catalog.text", "turn_tool_calls"),
                 optional(tool_call_id, "pg_catalog.text", "turn_tool_call_id"),
+                "false AS messages_unreadable".into(),
             ]
         }
-        Turns::Embedded { .. } => [
-            "t.turn_number::pg_catalog.int4 AS turn_number".into(),
+        Turns::Embedded { messages } => [
+            "t.turn_number::pg_catalog.int8 AS turn_number".into(),
             "(t.message OPERATOR(pg_catalog.->>) 'role') AS turn_role".into(),
             "(t.message OPERATOR(pg_catalog.->>) 'content') AS turn_content".into(),
+            // A JSON number's text, parsed in Rust: no numeric cast to overflow.
             "CASE WHEN pg_catalog.jsonb_typeof(t.message OPERATOR(pg_catalog.->) 'token_count') \
                OPERATOR(pg_catalog.=) 'number' \
-              AND (t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric \
-                  BETWEEN 0 AND 2147483647 \
-             THEN pg_catalog.round((t.message OPERATOR(pg_catalog.->>) 'token_count')::pg_catalog.numeric)::pg_catalog.int4 END \
-             AS turn_token_count"
+             THEN t.message OPERATOR(pg_catalog.->>) 'token_count' END AS turn_token_count"
                 .into(),
-            "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text AS turn_tool_calls".into(),
+            "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text AS turn_tool_calls"
+                .into(),
             "(t.message OPERATOR(pg_catalog.->>) 'tool_call_id') AS turn_tool_call_id".into(),
+            format!("{} AS messages_unreadable", messages_unreadable(messages)),
         ],
     });
     columns.join(", ")
+}
+
+/// Whether a `json` messages column holds text that jsonb (and text) cannot:
+/// `\u0000`, or a `\u` escape of an unpaired surrogate. Such a conversation
+/// is skipped, so one row never fails everyone's export; jsonb cannot hold it.
+fn messages_unreadable(messages: &SourceColumn) -> String {
+    if messages.is_jsonb() {
+        return "false".into();
+    }
+    format!(
+        "COALESCE(NOT export_system.json_is_readable({}::pg_catalog.text), false)",
+        messages.sql("c")
+    )
 }
 
 /// The turns of conversation `c`, as `t`: the turns relation, or the
@@ -161,12 +183,21 @@ fn turns_join(source: &Source) -> String {
 }
 
 /// The embedded messages as a jsonb array; anything else (null, an object,
-/// a scalar) as no messages rather than an error that fails the export.
+/// a scalar, json that jsonb cannot hold) as no messages rather than an
+/// error that fails the export.
 fn messages_array(messages: &SourceColumn) -> String {
     let value = format!("{}::pg_catalog.jsonb", messages.sql("c"));
-    format!(
+    let as_array = format!(
         "CASE WHEN pg_catalog.jsonb_typeof({value}) OPERATOR(pg_catalog.=) 'array' \
          THEN {value} ELSE '[]'::pg_catalog.jsonb END"
+    );
+    if messages.is_jsonb() {
+        return as_array;
+    }
+    // CASE evaluates its branches in order: the cast runs only on readable json.
+    format!(
+        "CASE WHEN {} THEN '[]'::pg_catalog.jsonb ELSE {as_array} END",
+        messages_unreadable(messages)
     )
 }
 
@@ -247,13 +278,20 @@ fn scope_conditions(config: &ExportConfig, source: &Source, args: &mut SqlArgs) 
                     "pg_catalog.text[]",
                 )
             };
-            vec![format!(
-                "{column} OPERATOR(pg_catalog.=) ANY ({}::{array})",
-                args.arg(ids)
-            )]
+            vec![one_of(&column, &args.arg(ids), array)]
         }
         Scope::All | Scope::Filtered => Vec::new(),
     }
+}
+
+/// `value` equals an element of the array parameter `array` (of SQL type
+/// `array_type`): a semi-join over its elements with the qualified `=`,
+/// where `= ANY` would be sugar to keep out of generated SQL.
+fn one_of(value: &str, array: &str, array_type: &str) -> String {
+    format!(
+        "EXISTS (SELECT FROM pg_catalog.unnest({array}::{array_type}) AS listed(element) \
+         WHERE {value} OPERATOR(pg_catalog.=) listed.element)"
+    )
 }
 
 /// Filters that pick from a list: a column equal to any listed value, or
@@ -278,9 +316,10 @@ fn list_conditions(filters: &Filters, source: &Source, args: &mut SqlArgs) -> Ve
         .filter(|(_, values)| !values.is_empty())
         .map(|(field, values)| {
             let column = source.require(field, &format!("filters.{field}")).sql("c");
-            format!(
-                "{column}::pg_catalog.text OPERATOR(pg_catalog.=) ANY ({}::pg_catalog.text[])",
-                args.arg(values)
+            one_of(
+                &format!("{column}::pg_catalog.text"),
+                &args.arg(values),
+                "pg_catalog.text[]",
             )
         })
         .collect();
@@ -361,7 +400,7 @@ fn search_condition(search: &str, source: &Source, args: &mut SqlArgs) -> String
             contains(&content.sql("st"))
         ),
         Turns::Embedded { messages } => format!(
-            "EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements({}) sm(message) WHERE {})",
+            "EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements({}) AS sm(message) WHERE {})",
             messages_array(messages),
             contains("(sm.message OPERATOR(pg_catalog.->>) 'content')")
         ),
@@ -425,11 +464,23 @@ fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     (sql, args)
 }
 
+/// Every query an export of `config` runs under the caller's search_path.
+#[cfg(any(test, feature = "pg_test"))]
+pub fn generated_queries(config: &ExportConfig, source: &Source) -> Vec<String> {
+    let mut args = SqlArgs::default();
+    let (conversations, _) = selection(config, source, &mut args);
+    vec![export_query(config, source).0, count_query(&conversations)]
+}
+
+fn count_query(conversations: &str) -> String {
+    format!("SELECT pg_catalog.count(*) FROM ({conversations}) c")
+}
+
 /// How many conversations the export holds, counted as the caller (under RLS).
 pub fn count_conversations(config: &ExportConfig, source: &Source) -> i64 {
     let mut args = SqlArgs::default();
     let (conversations, _) = selection(config, source, &mut args);
-    let sql = format!("SELECT pg_catalog.count(*) FROM ({conversations}) c");
+    let sql = count_query(&conversations);
     Spi::connect(|client| {
         client
             .select(sql.as_str(), Some(1), &args.values)
@@ -454,6 +505,37 @@ fn iso8601(timestamp: TimestampWithTimeZone) -> String {
                 "-infinity".into()
             }
         })
+}
+
+/// A quality score from its decimal text (numeric, float or integer
+/// output); Err when no format can write it as a number: beyond a double's
+/// range, which a numeric column can hold (1e400, 1e-400).
+fn quality_score(text: &str) -> Result<f64, &'static str> {
+    const OUT_OF_RANGE: &str = "its quality_score is beyond the range of a double";
+    let score: f64 = text.parse().map_err(|_| OUT_OF_RANGE)?;
+    let infinity_stored = text
+        .trim_start_matches('-')
+        .eq_ignore_ascii_case("infinity");
+    let underflowed = score == 0.0
+        && text
+            .split(['e', 'E'])
+            .next()
+            .is_some_and(|digits| digits.bytes().any(|b| matches!(b, b'1'..=b'9')));
+    if (score.is_infinite() && !infinity_stored) || underflowed {
+        return Err(OUT_OF_RANGE);
+    }
+    Ok(score)
+}
+
+/// A turn's token count from its text: an integer column's (any value), or
+/// an embedded message's JSON number (kept when it rounds to a count).
+fn token_count(text: &str, from_json: bool) -> Option<i64> {
+    if !from_json {
+        return text.parse().ok();
+    }
+    let count: f64 = text.parse().ok()?;
+    let rounded = count.round();
+    (rounded >= 0.0 && rounded < i64::MAX as f64).then_some(rounded as i64)
 }
 
 /// Tool fields that hold nothing (JSON null, an empty array) are absent.
@@ -490,22 +572,25 @@ struct Layout {
     turn_tool_calls: usize,
     turn_tool_call_id: usize,
     tools: usize,
+    messages_unreadable: usize,
     /// The source has no total_turns column: count the turns read.
     total_turns_counted: bool,
+    /// Turn token counts are embedded messages' JSON numbers.
+    token_counts_from_json: bool,
 }
 
 impl Layout {
     /// A conversation whose last turn has been read.
     fn complete(&self, mut conversation: Conversation) -> Conversation {
         if self.total_turns_counted {
-            conversation.total_turns = conversation.turns.len() as i32;
+            conversation.total_turns = conversation.turns.len() as i64;
         }
         conversation
     }
 
     fn of(portal: &PinnedPortal) -> Layout {
         let text = |name| portal.column_index(name, pg_sys::TEXTOID);
-        let int4 = |name| portal.column_index(name, pg_sys::INT4OID);
+        let int8 = |name| portal.column_index(name, pg_sys::INT8OID);
         let timestamptz = |name| portal.column_index(name, pg_sys::TIMESTAMPTZOID);
         Layout {
             id: text("id"),
@@ -514,30 +599,42 @@ impl Layout {
             status: text("status"),
             tier: text("tier"),
             category: portal.column_index("category", pg_sys::TEXTARRAYOID),
-            quality_score: portal.column_index("quality_score", pg_sys::FLOAT8OID),
+            quality_score: text("quality_score"),
             quality_metrics: text("quality_metrics"),
             persona: text("persona"),
             emotion: text("emotion"),
             topic: text("topic"),
-            total_turns: int4("total_turns"),
-            token_count: int4("token_count"),
+            total_turns: int8("total_turns"),
+            token_count: int8("token_count"),
             parent_id: text("parent_id"),
             parent_type: text("parent_type"),
             review_history: text("review_history"),
             created_at: timestamptz("created_at"),
             updated_at: timestamptz("updated_at"),
-            turn_number: int4("turn_number"),
+            turn_number: int8("turn_number"),
             turn_role: text("turn_role"),
             turn_content: text("turn_content"),
-            turn_token_count: int4("turn_token_count"),
+            turn_token_count: text("turn_token_count"),
             turn_tool_calls: text("turn_tool_calls"),
             turn_tool_call_id: text("turn_tool_call_id"),
             tools: text("tools"),
+            messages_unreadable: portal.column_index("messages_unreadable", pg_sys::BOOLOID),
             total_turns_counted: false,
+            token_counts_from_json: false,
         }
     }
 
     fn conversation(&self, row: &Row, id: String) -> Conversation {
+        let score = row
+            .text(self.quality_score)
+            .map(|text| quality_score(&text));
+        let unreadable = match score {
+            Some(Err(reason)) => Some(reason),
+            _ if row.boolean(self.messages_unreadable) == Some(true) => Some(
+                "its messages hold \\u0000 or an unpaired surrogate, which PostgreSQL text cannot",
+            ),
+            _ => None,
+        };
         Conversation {
             id,
             conversation_id: row.text(self.conversation_id).unwrap_or_default(),
@@ -550,15 +647,15 @@ impl Layout {
                 .into_iter()
                 .flatten()
                 .collect(),
-            quality_score: row.float8(self.quality_score),
+            quality_score: score.and_then(Result::ok),
             quality_metrics: row
                 .text(self.quality_metrics)
                 .map(|text| StoredJson::from_jsonb_text(&text)),
             persona: row.text(self.persona),
             emotion: row.text(self.emotion),
             topic: row.text(self.topic),
-            total_turns: row.int4(self.total_turns).unwrap_or_default(),
-            token_count: row.int4(self.token_count).unwrap_or_default(),
+            total_turns: row.int8(self.total_turns).unwrap_or_default(),
+            token_count: row.int8(self.token_count).unwrap_or_default(),
             parent_id: row.text(self.parent_id),
             parent_type: row.text(self.parent_type),
             review_history: row
@@ -576,17 +673,20 @@ impl Layout {
                 .unwrap_or_default(),
             tools: row.text(self.tools).and_then(|text| present(&text)),
             turns: Vec::new(),
+            unreadable,
         }
     }
 
     /// The turn on this row, or None for a conversation without turns (LEFT JOIN).
     fn turn(&self, row: &Row) -> Option<Turn> {
-        let turn_number = row.int4(self.turn_number)?;
+        let turn_number = row.int8(self.turn_number)?;
         Some(Turn {
             turn_number,
             role: row.text(self.turn_role).unwrap_or_default(),
             content: row.text(self.turn_content).unwrap_or_default(),
-            token_count: row.int4(self.turn_token_count),
+            token_count: row
+                .text(self.turn_token_count)
+                .and_then(|text| token_count(&text, self.token_counts_from_json)),
             tool_calls: row
                 .text(self.turn_tool_calls)
                 .and_then(|text| present(&text)),
@@ -651,6 +751,7 @@ impl ConversationSource {
         let portal = PinnedPortal::open(&sql, &args.values, holdable);
         let mut layout = Layout::of(&portal);
         layout.total_turns_counted = source.column("total_turns").is_none();
+        layout.token_counts_from_json = matches!(source.turns, Turns::Embedded { .. });
         ConversationSource {
             portal,
             layout,

@@ -213,6 +213,7 @@ pub fn stream_conversations(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
+    record::refuse_on_a_standby();
     let config = preferences::effective_config(config);
     let identity = Identity::current();
     // Resolved once for the whole export: the count, the query, the audit.

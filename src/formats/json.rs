@@ -76,7 +76,7 @@ struct TurnOut<'a> {
     content: &'a str,
     role: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    token_count: Option<i32>,
+    token_count: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_call_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

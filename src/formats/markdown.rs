@@ -2,141 +2,16 @@
 //! `# Conversation: <title>`, a metadata bullet list, `## Conversation`, each
 //! turn as `**Role:**` over a blockquote, `---` between conversations.
 //!
-//! Text from the database is escaped so that it renders as exactly itself:
-//! content that looks like Markdown (headings, rules, quotes, fences, lists,
-//! emphasis, HTML) stays literal text inside its blockquote.
+//! Text from the database is escaped so that it renders as exactly itself
+//! (`markdown_escape`): content that looks like Markdown (headings, rules,
+//! quotes, fences, lists, emphasis, HTML, links, images) stays literal text
+//! inside its blockquote.
 
-use std::fmt::Write;
-
+use super::markdown_escape::{escape_inline, escape_line};
 use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
 use crate::export::source::Conversation;
-
-/// Punctuation that can start or close inline Markdown anywhere in a line
-/// (all ASCII, so a byte lookup finds it).
-const INLINE_SPECIAL: &[u8] = b"\\`*_[]<>!&~|#";
-
-const IS_INLINE_SPECIAL: [bool; 128] = {
-    let mut table = [false; 128];
-    let mut index = 0;
-    while index < INLINE_SPECIAL.len() {
-        table[INLINE_SPECIAL[index] as usize] = true;
-        index += 1;
-    }
-    table
-};
-
-/// Where bare URLs stand in `text` (byte ranges): GitHub's renderer
-/// (cmark-gfm) links `http://`, `https://` and `www.` runs up to the next
-/// blank or `<`, and keeps a backslash inside one as part of the link.
-fn url_spans(text: &str) -> Vec<(usize, usize)> {
-    // Most lines hold no URL: one byte search rules them out.
-    if !text.contains("http") && !text.contains("www.") {
-        return Vec::new();
-    }
-    let bytes = text.as_bytes();
-    let mut spans = Vec::new();
-    let mut resume = 0;
-    for (index, _) in text.char_indices() {
-        if index < resume {
-            continue;
-        }
-        let rest = &text[index..];
-        let at_word_start =
-            index == 0 || matches!(bytes[index - 1], b' ' | b'\t' | b'(' | b'*' | b'_' | b'~');
-        if at_word_start
-            && (rest.starts_with("http://")
-                || rest.starts_with("https://")
-                || rest.starts_with("www."))
-        {
-            let end = rest
-                .find(|c: char| c.is_whitespace() || c == '<')
-                .map_or(bytes.len(), |length| index + length);
-            spans.push((index, end));
-            resume = end;
-        }
-    }
-    spans
-}
-
-/// Whether `_` at `index` sits between two alphanumerics: CommonMark never
-/// lets such an underscore open or close emphasis, so it needs no escape.
-fn intraword_underscore(body: &str, index: usize) -> bool {
-    let before = body[..index].chars().next_back();
-    let after = body[index + 1..].chars().next();
-    before.is_some_and(char::is_alphanumeric) && after.is_some_and(char::is_alphanumeric)
-}
-
-/// Inside a URL only what could still start inline syntax there is
-/// escaped, so GitHub keeps the link whole: backticks, and `*` / `_` that
-/// could open or close emphasis.
-fn escape_in_url(body: &str, index: usize, byte: u8) -> bool {
-    match byte {
-        b'`' => true,
-        b'*' | b'_' => !intraword_underscore(body, index),
-        _ => false,
-    }
-}
-
-/// One line of text, escaped so CommonMark and GitHub (cmark-gfm) render it
-/// literally: only what could start Markdown syntax where it stands.
-pub fn escape_line(line: &str) -> String {
-    let mut out = String::with_capacity(line.len() + 8);
-    let body_start = line.len() - line.trim_start_matches(char::is_whitespace).len();
-    let body_end = line
-        .trim_end_matches(char::is_whitespace)
-        .len()
-        .max(body_start);
-    // Leading and trailing blanks would be stripped (or turn into code blocks
-    // and hard breaks); as character references they are kept as text.
-    for ch in line[..body_start].chars() {
-        write!(out, "&#{};", ch as u32).unwrap();
-    }
-    let body = &line[body_start..body_end];
-    // Unescaped text is copied in runs; every byte that needs attention is
-    // ASCII, so the run boundaries fall between characters.
-    let mut run_start = 0;
-    let mut only_digits_before = true;
-    let urls = url_spans(body);
-    let mut url = urls.iter().peekable();
-    for (index, &byte) in body.as_bytes().iter().enumerate() {
-        while url.peek().is_some_and(|(_, end)| *end <= index) {
-            url.next();
-        }
-        let in_url = url.peek().is_some_and(|(start, _)| *start <= index);
-        let list_marker = index == 0 && matches!(byte, b'-' | b'+' | b'=');
-        let ordered_marker = matches!(byte, b'.' | b')') && index > 0 && only_digits_before;
-        let special = if in_url {
-            escape_in_url(body, index, byte)
-        } else {
-            byte < 128
-                && IS_INLINE_SPECIAL[byte as usize]
-                && !(byte == b'_' && intraword_underscore(body, index))
-        };
-        if byte == b'\r' || special || list_marker || ordered_marker {
-            out.push_str(&body[run_start..index]);
-            if byte == b'\r' {
-                out.push_str("&#13;");
-            } else {
-                out.push('\\');
-                out.push(byte as char);
-            }
-            run_start = index + 1;
-        }
-        only_digits_before = only_digits_before && byte.is_ascii_digit();
-    }
-    out.push_str(&body[run_start..]);
-    for ch in line[body_end..].chars() {
-        write!(out, "&#{};", ch as u32).unwrap();
-    }
-    out
-}
-
-/// Single-line text for headings and bullets: line breaks become spaces.
-fn escape_inline(text: &str) -> String {
-    escape_line(&text.replace(['\r', '\n', '\u{2028}', '\u{2029}'], " "))
-}
 
 fn role_label(role: &str) -> &'static str {
     match role {
@@ -267,42 +142,5 @@ impl ExportFormat for Markdown {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape_line;
-
-    #[test]
-    fn markdown_syntax_is_escaped() {
-        assert_eq!(escape_line("# title"), "\\# title");
-        assert_eq!(escape_line("---"), "\\---");
-        assert_eq!(escape_line("> quote"), "\\> quote");
-        assert_eq!(escape_line("```"), "\\`\\`\\`");
-        assert_eq!(escape_line("1. item"), "1\\. item");
-        assert_eq!(escape_line("    code"), "&#32;&#32;&#32;&#32;code");
-        assert_eq!(escape_line("end  "), "end&#32;&#32;");
-        assert_eq!(escape_line("a\rb"), "a&#13;b");
-        assert_eq!(escape_line("plain, text."), "plain, text.");
-    }
-
-    #[test]
-    fn urls_and_inner_underscores_stay_as_they_are() {
-        assert_eq!(
-            escape_line("税金 https://例え.jp/a_b"),
-            "税金 https://例え.jp/a_b"
-        );
-        assert_eq!(
-            escape_line("see https://example.com/a_b?x=1&y=2#top now"),
-            "see https://example.com/a_b?x=1&y=2#top now"
-        );
-        assert_eq!(escape_line("www.example.com/a_b"), "www.example.com/a_b");
-        assert_eq!(escape_line("snake_case_name"), "snake_case_name");
-        assert_eq!(
-            escape_line("_emphasis_ and a*b"),
-            "\\_emphasis\\_ and a\\*b"
-        );
-        assert_eq!(escape_line("https://x.com/_a_"), "https://x.com/\\_a\\_");
     }
 }

@@ -17,6 +17,7 @@ pub mod file_name;
 mod json;
 mod jsonl;
 mod markdown;
+pub mod markdown_escape;
 pub mod stored_json;
 pub mod table;
 pub mod tool_calls;

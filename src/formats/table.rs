@@ -7,6 +7,7 @@ use pgrx::pg_sys;
 
 use crate::config::{Format, QueryExportConfig};
 use crate::formats::csv_records::CsvRecords;
+use crate::formats::markdown_escape::escape_table_cell;
 use crate::formats::{Rows, StoredJson, escape_line_separators};
 
 /// How a column's text output becomes JSON.
@@ -109,7 +110,7 @@ impl TableWriter {
                 let names: Vec<String> = self
                     .columns
                     .iter()
-                    .map(|c| markdown_cell(&c.name))
+                    .map(|c| escape_table_cell(&c.name))
                     .collect();
                 rows.push_back(format!("| {} |", names.join(" | ")));
                 rows.push_back(format!("|{}", " --- |".repeat(self.columns.len())));
@@ -133,7 +134,7 @@ impl TableWriter {
             Format::Markdown => {
                 let cells: Vec<String> = values
                     .iter()
-                    .map(|v| v.as_deref().map(markdown_cell).unwrap_or_default())
+                    .map(|v| v.as_deref().map(escape_table_cell).unwrap_or_default())
                     .collect();
                 rows.push_back(format!("| {} |", cells.join(" | ")));
             }
@@ -154,28 +155,6 @@ impl TableWriter {
 /// so it stays on one line with every digit kept.
 fn json_text(text: &str) -> String {
     StoredJson::from_jsonb_text(text).as_str().to_string()
-}
-
-/// A table cell shows its text as itself: pipes and backslashes escaped, line
-/// breaks as <br> (a Markdown table row is one line).
-fn markdown_cell(text: &str) -> String {
-    let mut cell = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\\' | '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' => {
-                cell.push('\\');
-                cell.push(ch);
-            }
-            '\r' => {
-                chars.next_if_eq(&'\n');
-                cell.push_str("<br>");
-            }
-            '\n' => cell.push_str("<br>"),
-            _ => cell.push(ch),
-        }
-    }
-    cell
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::Value;
 
 use crate::audit::rate_limit;
-use crate::audit::record::Identity;
+use crate::audit::record::{self, Identity};
 use crate::audit::status::{self, ExportStatus};
 use crate::config::ExportConfig;
 use crate::config::preferences;
@@ -16,6 +16,7 @@ use crate::export::registry;
 use crate::jobs::worker;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::jsonb_arg::ConfigJson;
+use crate::pg::spi;
 use crate::settings;
 
 /// The caller's export `export_id`, or SQLSTATE P0002 when there is no such
@@ -81,6 +82,7 @@ pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
 /// Record a queued job for the current caller and wake the workers once the
 /// transaction commits; returns its export_id.
 fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
+    record::refuse_on_a_standby();
     let identity = Identity::current();
     rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
@@ -125,8 +127,8 @@ pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
         }
         .raise();
     }
-    let config = ExportConfig::from_json(&export.config).or_raise();
-    enqueue(&config)
+    let (asked, _) = registry::without_audit_note(&export.config);
+    enqueue(&ExportConfig::from_json(&asked).or_raise())
 }
 
 /// Start background workers that run this database's queued exports and
@@ -134,8 +136,11 @@ pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
 /// how many were started.
 pub fn launch_queue_runners() -> i32 {
     let (waiting, database) = with_pinned_search_path(|| {
-        let database = Spi::get_one::<String>("SELECT current_database()::text")
-            .unwrap_or_else(|e| panic!("reading the database name failed: {e}"));
+        let database = spi::read_one::<String>(
+            "reading the database name",
+            "SELECT current_database()::text",
+            &[],
+        );
         (status::queue_depth(), database)
     });
     let wanted = (waiting as usize).min(settings::workers().max(1));

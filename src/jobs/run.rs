@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use pgrx::PgSqlErrorCode;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use serde_json::Value;
@@ -14,10 +15,12 @@ use serde_json::Value;
 use crate::audit::record::as_log_owner;
 use crate::audit::status::{self, ExportStatus, JobResult};
 use crate::config::ExportConfig;
+use crate::error::UserError;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
-use crate::export::registry::Source;
+use crate::export::registry::{self, Source};
 use crate::export::source::{self, ConversationSource};
 use crate::pg::identity::IdentityGuard;
+use crate::pg::spi;
 use crate::pg::transaction::{self, Failure};
 use crate::settings;
 
@@ -107,12 +110,11 @@ pub fn claim_next() -> Option<ClaimedJob> {
 /// The job owner's identity, in force from opening the query to the last
 /// batch, so Row Level Security sees exactly what the owner would see.
 fn enter_job_identity(db_role: &str, jwt_claims: &str) -> IdentityGuard {
-    let role: pg_sys::Oid = Spi::get_one_with_args(
+    let role: pg_sys::Oid = spi::read_one(
+        "looking up the job's role",
         "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1",
         &[db_role.into()],
     )
-    .ok()
-    .flatten()
     .unwrap_or_else(|| pgrx::error!("the role {db_role} that queued this export no longer exists"));
     IdentityGuard::as_job_owner(role, jwt_claims)
 }
@@ -154,6 +156,20 @@ impl PartWriter {
     }
 }
 
+/// A job queued while the source enforced Row Level Security never reads it
+/// after it was re-registered without: its owner asked for an export under
+/// RLS, and the waiver is a decision to take again, by queuing anew.
+fn refuse_a_waiver_added_since_queued(registered: &Source, queued_under_waiver: bool) {
+    if registered.rls_opted_out && !queued_under_waiver {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message: "the source was registered with allow_without_rls after this export was queued under Row Level Security".into(),
+            hint: "Queue the export again (export_system.retry_export) to export from the source as it is now registered; the waiver is then recorded in its audit row.".into(),
+        }
+        .raise();
+    }
+}
+
 struct JobRun {
     job_id: String,
     started: Instant,
@@ -163,17 +179,27 @@ struct JobRun {
 
 impl JobRun {
     fn open(job: &ClaimedJob) -> JobRun {
-        let config = ExportConfig::from_json(&job.config).unwrap_or_else(|e| {
+        let (asked, queued_under_waiver) = registry::without_audit_note(&job.config);
+        let config = ExportConfig::from_json(&asked).unwrap_or_else(|e| {
             pgrx::error!("the stored config is no longer valid: {}", e.message)
         });
         let registered = Source::load();
+        refuse_a_waiver_added_since_queued(&registered, queued_under_waiver);
         let total = source::count_conversations(&config, &registered);
         let source = ConversationSource::open_holdable(&config, &registered);
+        // The audit row says whether the source this run read waived RLS.
+        let mut audited = job.config.clone();
+        registry::note_in_audit(registered.rls_opted_out, &mut audited);
         as_log_owner(|| {
             run_sql(
-                "UPDATE export_system.export_logs SET progress_total = $2, updated_at = now() \
+                "UPDATE export_system.export_logs SET progress_total = $2, config = $3, \
+                   updated_at = now() \
                  WHERE export_id = $1::uuid",
-                &[job.export_id.clone().into(), (total as i32).into()],
+                &[
+                    job.export_id.clone().into(),
+                    (total as i32).into(),
+                    pgrx::JsonB(audited).into(),
+                ],
             )
         });
         JobRun {

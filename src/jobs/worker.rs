@@ -15,6 +15,7 @@ use crate::jobs::retention;
 use crate::jobs::run::{self, Outcome};
 use crate::pg::backend;
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
+use crate::pg::spi;
 use crate::pg::transaction;
 use crate::settings::{self, MAX_WORKERS};
 
@@ -81,11 +82,11 @@ pub fn wake_workers() {
 
 fn extension_installed() -> bool {
     transaction::run(|| {
-        Spi::get_one::<bool>(
+        spi::read_one::<bool>(
+            "looking for the extension",
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'export_system')",
+            &[],
         )
-        .ok()
-        .flatten()
         .unwrap_or(false)
     })
     .unwrap_or(false)
@@ -158,7 +159,8 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
     let cleanup_due = |last: Option<Instant>| last.map(|at| at + settings::cleanup_interval());
     loop {
         reload_config_if_asked();
-        if extension_installed() {
+        // A hot standby writes nothing: its workers wait until it is promoted.
+        if !backend::in_recovery() && extension_installed() {
             if !run_queue() {
                 break;
             }

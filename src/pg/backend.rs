@@ -37,3 +37,10 @@ pub fn exit(status: i32) -> ! {
     // SAFETY: proc_exit runs the process's exit callbacks and never returns.
     unsafe { pg_sys::proc_exit(status) };
 }
+
+/// Whether this server is a hot standby (replaying WAL): it reads, never writes.
+pub fn in_recovery() -> bool {
+    // SAFETY: RecoveryInProgress reads shared memory under its own spinlock
+    // and may be called from any backend at any time.
+    unsafe { pg_sys::RecoveryInProgress() }
+}

@@ -6,5 +6,6 @@ pub mod guc;
 pub mod identity;
 pub mod jsonb_arg;
 pub mod portal;
+pub mod spi;
 pub mod srf;
 pub mod transaction;

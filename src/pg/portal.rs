@@ -85,8 +85,12 @@ impl Row<'_> {
         self.convert(index, pg_sys::INT4OID)
     }
 
-    pub fn float8(&self, index: usize) -> Option<f64> {
-        self.convert(index, pg_sys::FLOAT8OID)
+    pub fn int8(&self, index: usize) -> Option<i64> {
+        self.convert(index, pg_sys::INT8OID)
+    }
+
+    pub fn boolean(&self, index: usize) -> Option<bool> {
+        self.convert(index, pg_sys::BOOLOID)
     }
 
     pub fn text_array(&self, index: usize) -> Option<Vec<Option<String>>> {

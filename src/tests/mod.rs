@@ -1,3 +1,5 @@
 //! `#[pg_test]`s, one file per theme; the SQL-level suite is in `tests/`.
 
+mod generated_sql;
+pub mod sql_lint;
 mod stream;
