@@ -948,8 +948,9 @@ def test_markdown_text_never_links_or_loads_images(db):
 def standby():
     """A hot standby of the test cluster, as pg_basebackup -R -c fast makes one."""
     primary = create_database("t_security_standby")
-    rpc_export(Session(primary), {"limit": 1}, sub=ALICE)
-    export_id = fetch_rows(primary, "SELECT export_id::text FROM export_system.export_logs LIMIT 1")[0][0]
+    export_id = queue_as_alice(primary, {"limit": 3})
+    run_queue(primary)
+    assert wait_for_job(primary, export_id) == "completed"
     bin_dir = os.environ["PG_BIN"]
     data = Path(os.environ["PGDATA_DIR"]).parent / "standby"
     as_postgres = ["sudo", "-u", "postgres"]
@@ -976,9 +977,12 @@ def free_port():
 
 
 def on_standby(standby, sql, role="authenticated"):
-    with psycopg.connect(dbname=standby["dbname"], user="authenticator", port=standby["port"]) as conn:
-        conn.execute("SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
-                     (role, json.dumps({"role": role, "sub": ALICE})))
+    """`sql` on the standby as PostgREST's signed-in alice, or as the operator (role postgres)."""
+    user = "postgres" if role == "postgres" else "authenticator"
+    with psycopg.connect(dbname=standby["dbname"], user=user, port=standby["port"]) as conn:
+        if role != "postgres":
+            conn.execute("SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                         (role, json.dumps({"role": role, "sub": ALICE})))
         return conn.execute(sql).fetchall()
 
 
@@ -991,12 +995,21 @@ def test_a_standby_serves_reads(standby):
     assert on_standby(standby, "SELECT export_system.export_file_info('{}')")[0][0]["conversation_count"] > 0
     history = on_standby(standby, "SELECT export_system.export_history('{}')")[0][0]
     assert history["total"] >= 1
-    status = on_standby(standby, f"SELECT export_system.export_status('{standby['export_id']}')")[0][0]
+    export_id = standby["export_id"]
+    status = on_standby(standby, f"SELECT export_system.export_status('{export_id}')")[0][0]
     assert status["status"] == "completed"
+    info = on_standby(standby, f"SELECT export_system.export_file_info_for_export('{export_id}')")[0][0]
+    assert info["conversation_count"] == 3
+    parts = on_standby(standby, f"SELECT export_system.download_export('{export_id}')")
+    assert len(parts) == status["part_count"] >= 1
+    assert on_standby(standby, "SELECT export_system.export_metrics('1 day')")[0][0] is not None
 
 
-@pytest.mark.parametrize("function", ["export_conversations", "queue_export"])
-def test_a_standby_refuses_audited_exports_clearly(standby, function):
+@pytest.mark.parametrize("sql", ["SELECT export_system.export_conversations('{}')",
+                                 "SELECT export_system.queue_export('{}')",
+                                 "SELECT export_system.export_query('SELECT 1')"])
+def test_a_standby_refuses_audited_exports_clearly(standby, sql):
+    role = "postgres" if "export_query" in sql else "authenticated"
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as raised:  # 25006
-        on_standby(standby, f"SELECT export_system.{function}('{{}}')")
+        on_standby(standby, sql, role=role)
     assert "primary" in raised.value.diag.message_hint

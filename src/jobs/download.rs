@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 use crate::audit::record::as_log_owner;
 use crate::error::UserError;
 use crate::jobs::queue::own_export;
+use crate::pg::backend;
 use crate::pg::guc::with_pinned_search_path;
 use crate::pg::portal::{FetchBudget, PinnedPortal};
 
@@ -137,7 +138,8 @@ pub fn download(
             "Poll export_system.export_status(export_id) until its status is completed.",
         );
     }
-    if from_part == 1 {
+    // A hot standby serves the file but cannot record the download.
+    if from_part == 1 && !backend::in_recovery() {
         as_log_owner(|| {
             Spi::run_with_args(
                 "UPDATE export_system.export_logs \
