@@ -1,10 +1,14 @@
 //! export_system: export reviewed chat conversations as LoRA fine-tuning data,
 //! inside PostgreSQL, audited and under the caller's Row Level Security.
 //!
-//! `api` is the SQL API; `export` the one pipeline (source → formats → audit)
-//! shared by streaming, jobs and preview; `formats` bytes only; `jobs` the
-//! background exports; `audit` the log and its status lifecycle; `pg` every
-//! unsafe use of the backend's internals.
+//! Floors, each using only those below it (`tests::layers` checks it):
+//! `model` (plain nouns), `error`, `sql_args`, `settings`; `pg` (every unsafe
+//! use of the backend, SPI, identities); `config` (what an export asks for);
+//! `store` (the only SQL on the extension's own tables); `source` (the
+//! application's tables, registered and checked); `audit` (server-log trail,
+//! history, rate limit); `formats` (bytes only); `export` (the one pipeline,
+//! shared by streaming, jobs and preview); `jobs` (background exports);
+//! `api` (every SQL function).
 
 use pgrx::prelude::*;
 
@@ -15,9 +19,12 @@ mod error;
 mod export;
 mod formats;
 mod jobs;
+mod model;
 mod pg;
 mod settings;
+mod source;
 mod sql_args;
+mod store;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 

@@ -3,7 +3,7 @@
 
 use pgrx::prelude::*;
 
-use crate::export::{json_text, preview, query, stream};
+use crate::export::{json_text, operator_query, preview, stream};
 use crate::pg::jsonb_arg::ConfigJson;
 
 /// Export conversations as one file's rows; each row is one line of the file.
@@ -29,7 +29,7 @@ fn export_query(
     config: default!(Option<ConfigJson>, "'{}'"),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> SetOfIterator<'static, String> {
-    query::stream_query(query, config, fcinfo)
+    operator_query::stream_query(query, config, fcinfo)
 }
 
 /// Whether a `json` value's text can be read as jsonb and text (no `\u0000`,

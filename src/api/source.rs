@@ -3,8 +3,8 @@
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation};
 
-use crate::export::registry;
 use crate::pg::jsonb_arg::ConfigJson;
+use crate::source::registration;
 
 /// Register where conversations live (owner or superuser only): a
 /// conversations relation, optionally a turns relation (else an embedded
@@ -20,7 +20,7 @@ fn set_source(
     let columns = columns.map_or(serde_json::Value::Null, |c| {
         c.into_value("the source's columns")
     });
-    JsonB(registry::set_source(
+    JsonB(registration::set_source(
         conversations.oid(),
         turns.map(|t| t.oid()),
         columns,
@@ -32,6 +32,6 @@ fn set_source(
 /// NULL when none is registered.
 #[pg_extern(stable, parallel_safe)]
 fn get_source() -> Option<JsonB> {
-    let source = registry::get_source();
+    let source = registration::get_source();
     (!source.is_null()).then_some(JsonB(source))
 }

@@ -6,14 +6,15 @@ use pgrx::JsonB;
 use pgrx::prelude::*;
 
 use crate::audit::history;
-use crate::config::{ExportConfig, preferences};
+use crate::config::ExportConfig;
 use crate::error::OrRaise;
-use crate::export::registry::{self, Source};
+use crate::export::conversation_query::count_conversations;
+use crate::export::preferences;
 use crate::export::scope_counts;
-use crate::export::source::count_conversations;
 use crate::formats::file_name;
 use crate::jobs::queue::own_export;
 use crate::pg::jsonb_arg::ConfigJson;
+use crate::source::{Source, registration};
 
 /// Counts per scope with the config's filters and limit; `selected` is NULL
 /// unless the config names conversation_ids, `filtered` NULL without filters.
@@ -38,7 +39,7 @@ fn export_file_info(config: ConfigJson) -> JsonB {
 #[pg_extern(stable, parallel_unsafe)]
 fn export_file_info_for_export(export_id: pgrx::Uuid) -> JsonB {
     let export = own_export(export_id);
-    let (asked, _) = registry::without_audit_note(&export.config);
+    let (asked, _) = registration::without_audit_note(&export.config);
     let config = ExportConfig::from_json(&asked).or_raise();
     let date = export.created_at.get(..10).unwrap_or_default().to_string();
     JsonB(file_name::file_info(
@@ -58,7 +59,7 @@ fn get_export_preferences() -> JsonB {
 /// returns what was stored. `{}` clears them.
 #[pg_extern(volatile, parallel_unsafe)]
 fn set_export_preferences(preferences: ConfigJson) -> JsonB {
-    JsonB(preferences::store(preferences))
+    JsonB(preferences::replace_stored(preferences))
 }
 
 /// Your exports, newest first: {"page", "limit" (max 100), "format",

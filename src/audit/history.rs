@@ -4,29 +4,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::audit::record::{Identity, KINDS};
-use crate::audit::status::ExportStatus;
+use crate::audit::record::KINDS;
 use crate::config::{self, Format};
 use crate::error::UserError;
-use crate::pg::guc::with_pinned_search_path;
-use crate::pg::spi;
-use crate::sql_args::SqlArgs;
+use crate::model::ExportStatus;
+use crate::pg::identity::Identity;
+use crate::store;
+use crate::store::history::HistoryQuery;
 
 const KEYS: &[&str] = &["page", "limit", "format", "status", "kind", "from", "to"];
 const MAX_PAGE_SIZE: i64 = 100;
-
-/// A validated history filter.
-#[derive(Debug, Default, PartialEq)]
-struct HistoryFilter {
-    page: i64,
-    page_size: i64,
-    formats: Option<Vec<String>>,
-    statuses: Option<Vec<String>>,
-    kinds: Option<Vec<String>>,
-    from: Option<String>,
-    /// Inclusive upper bound (a bare date covers its whole UTC day).
-    to: Option<String>,
-}
 
 fn invalid(message: String, hint: impl Into<String>) -> UserError {
     UserError::invalid_parameter(message, hint)
@@ -84,123 +71,47 @@ fn instant(key: &str, value: &Value) -> Result<String, UserError> {
     })
 }
 
-impl HistoryFilter {
-    fn from_json(filter: &Value) -> Result<HistoryFilter, UserError> {
-        let empty = Map::new();
-        let map = match filter {
-            Value::Null => &empty,
-            Value::Object(map) => map,
-            other => {
-                return Err(invalid(
-                    format!("history filter must be a JSON object, got {other}"),
-                    "Pass an object such as '{\"page\": 1, \"limit\": 20, \"status\": \"completed\"}'::jsonb.",
-                ));
-            }
-        };
-        if let Some(key) = map.keys().find(|key| !KEYS.contains(&key.as_str())) {
+/// The filter's keys, validated.
+fn parse(filter: &Value) -> Result<HistoryQuery, UserError> {
+    let empty = Map::new();
+    let map = match filter {
+        Value::Null => &empty,
+        Value::Object(map) => map,
+        other => {
             return Err(invalid(
-                format!("unknown key \"{key}\" in history filter"),
-                format!("Valid keys: {}.", KEYS.join(", ")),
+                format!("history filter must be a JSON object, got {other}"),
+                "Pass an object such as '{\"page\": 1, \"limit\": 20, \"status\": \"completed\"}'::jsonb.",
             ));
         }
-        let formats: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-        let statuses: Vec<&str> = ExportStatus::ALL.iter().map(|s| s.as_str()).collect();
-        let get = |key: &str| map.get(key);
-        Ok(HistoryFilter {
-            page: get("page").map_or(Ok(1), |v| whole_number("page", v))?,
-            page_size: get("limit").map_or(Ok(20), |v| whole_number("limit", v))?,
-            formats: get("format")
-                .map(|v| one_of("format", v, &formats))
-                .transpose()?,
-            statuses: get("status")
-                .map(|v| one_of("status", v, &statuses))
-                .transpose()?,
-            kinds: get("kind").map(|v| one_of("kind", v, KINDS)).transpose()?,
-            from: get("from").map(|v| instant("from", v)).transpose()?,
-            to: get("to").map(|v| instant("to", v)).transpose()?,
-        })
-    }
-}
-
-/// Which rows of the log the filter selects, as SQL conditions.
-fn conditions(
-    filter: &HistoryFilter,
-    user_id: Option<String>,
-    sees_all: bool,
-    args: &mut SqlArgs,
-) -> Vec<String> {
-    let mut conditions = Vec::new();
-    match (user_id, sees_all) {
-        (_, true) => {}
-        (Some(user_id), false) => {
-            conditions.push(format!("l.user_id = {}::uuid", args.arg(user_id)))
-        }
-        (None, false) => conditions.push("l.user_id IS NULL AND l.db_role = CURRENT_USER".into()),
-    }
-    for (column, values) in [
-        ("format", &filter.formats),
-        ("status", &filter.statuses),
-        ("kind", &filter.kinds),
-    ] {
-        if let Some(values) = values {
-            conditions.push(format!(
-                "l.{column} = ANY ({}::text[])",
-                args.arg(values.clone())
-            ));
-        }
-    }
-    if let Some(from) = &filter.from {
-        conditions.push(format!(
-            "l.\"timestamp\" >= {}::timestamptz",
-            args.arg(from.clone())
+    };
+    if let Some(key) = map.keys().find(|key| !KEYS.contains(&key.as_str())) {
+        return Err(invalid(
+            format!("unknown key \"{key}\" in history filter"),
+            format!("Valid keys: {}.", KEYS.join(", ")),
         ));
     }
-    if let Some(to) = &filter.to {
-        conditions.push(format!(
-            "l.\"timestamp\" <= {}::timestamptz",
-            args.arg(to.clone())
-        ));
-    }
-    conditions
+    let formats: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+    let statuses: Vec<&str> = ExportStatus::ALL.iter().map(|s| s.as_str()).collect();
+    let get = |key: &str| map.get(key);
+    Ok(HistoryQuery {
+        page: get("page").map_or(Ok(1), |v| whole_number("page", v))?,
+        page_size: get("limit").map_or(Ok(20), |v| whole_number("limit", v))?,
+        formats: get("format")
+            .map(|v| one_of("format", v, &formats))
+            .transpose()?,
+        statuses: get("status")
+            .map(|v| one_of("status", v, &statuses))
+            .transpose()?,
+        kinds: get("kind").map(|v| one_of("kind", v, KINDS)).transpose()?,
+        from: get("from").map(|v| instant("from", v)).transpose()?,
+        to: get("to").map(|v| instant("to", v)).transpose()?,
+    })
 }
 
 /// One page of the caller's history (everyone's for operators), as jsonb.
-/// Runs as the caller, with search_path pinned: RLS scopes the log too.
 pub fn history(filter: &Value) -> Value {
-    let filter = HistoryFilter::from_json(filter).unwrap_or_else(|error| error.raise());
-    with_pinned_search_path(|| {
-        let sees_all = spi::read_one::<bool>(
-            "reading the caller's rights",
-            "SELECT export_system.sees_all_exports()",
-            &[],
-        )
-        .unwrap_or(false);
-        let mut args = SqlArgs::default();
-        let conditions = conditions(&filter, Identity::current().user_id, sees_all, &mut args);
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let (page, size) = (filter.page, filter.page_size);
-        let limit = args.arg(size);
-        let offset = args.arg((page - 1) * size);
-        let user_column = if sees_all { ", l.user_id" } else { "" };
-        let sql = format!(
-            "SELECT jsonb_build_object('page', {page}, 'limit', {size}, 'total', t.total, \
-               'pages', ceil(t.total::numeric / {size})::bigint, \
-               'exports', (SELECT COALESCE(jsonb_agg(page ORDER BY page.\"timestamp\" DESC, page.export_id DESC), '[]') \
-                           FROM (SELECT l.export_id, l.\"timestamp\", l.kind, l.format, l.status, l.delivery, \
-                                        l.conversation_count, l.skipped_count, l.file_size, l.duration_ms, \
-                                        l.expires_at, l.download_count, l.error_message, l.db_role, l.config{user_column} \
-                                 FROM export_system.export_logs l {where_clause} \
-                                 ORDER BY l.\"timestamp\" DESC, l.export_id DESC \
-                                 LIMIT {limit} OFFSET {offset}) page)) \
-             FROM (SELECT count(*) AS total FROM export_system.export_logs l {where_clause}) t"
-        );
-        spi::read_one::<pgrx::JsonB>("reading the export history", &sql, &args.values)
-            .map_or(Value::Null, |json| json.0)
-    })
+    let query = parse(filter).unwrap_or_else(|error| error.raise());
+    store::history::page(&query, Identity::current().user_id)
 }
 
 #[cfg(test)]
@@ -210,9 +121,7 @@ mod tests {
 
     #[test]
     fn defaults_and_lists() {
-        let filter =
-            HistoryFilter::from_json(&json!({"status": "completed", "format": ["csv", "json"]}))
-                .unwrap();
+        let filter = parse(&json!({"status": "completed", "format": ["csv", "json"]})).unwrap();
         assert_eq!((filter.page, filter.page_size), (1, 20));
         assert_eq!(filter.statuses, Some(vec!["completed".to_string()]));
         assert_eq!(
@@ -223,7 +132,7 @@ mod tests {
 
     #[test]
     fn a_bare_to_date_covers_its_day() {
-        let filter = HistoryFilter::from_json(&json!({"to": "2026-01-31"})).unwrap();
+        let filter = parse(&json!({"to": "2026-01-31"})).unwrap();
         assert_eq!(filter.to.as_deref(), Some("2026-01-31T23:59:59.999999Z"));
     }
 
@@ -238,7 +147,7 @@ mod tests {
             (json!({"from": "yesterday"}), "\"from\""),
             (json!([]), "JSON object"),
         ] {
-            let error = HistoryFilter::from_json(&filter).unwrap_err();
+            let error = parse(&filter).unwrap_err();
             assert!(error.message.contains(named), "{}", error.message);
         }
     }

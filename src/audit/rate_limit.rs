@@ -10,13 +10,13 @@
 //! pass a check none of them has been counted in yet.
 
 use pgrx::PgSqlErrorCode;
-use pgrx::prelude::*;
 
-use crate::audit::record::Identity;
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::identity::Identity;
 use crate::pg::spi;
 use crate::settings;
+use crate::store;
 
 /// First key of the per-user rate-limit advisory locks ("RATE").
 const RATE_LOCK_SPACE: i32 = 0x5241_5445;
@@ -37,23 +37,13 @@ pub fn check(identity: &Identity) {
         if exempt {
             return (true, 0, None);
         }
-        Spi::run_with_args(
-            "SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+        spi::read_one::<bool>(
+            "locking the export rate limit",
+            "SELECT true FROM pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
             &[RATE_LOCK_SPACE.into(), user_id.clone().into()],
-        )
-        .unwrap_or_else(|e| panic!("locking the export rate limit failed: {e}"));
-        let (used, next_allowed) = Spi::get_two_with_args::<i64, String>(
-            "SELECT (SELECT count(*) FROM export_system.export_logs \
-                     WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour'), \
-                    (SELECT to_char((\"timestamp\" + interval '1 hour') AT TIME ZONE 'UTC', \
-                                    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                     FROM export_system.export_logs \
-                     WHERE user_id = $1::uuid AND \"timestamp\" > now() - interval '1 hour' \
-                     ORDER BY \"timestamp\" DESC OFFSET $2 - 1 LIMIT 1)",
-            &[user_id.clone().into(), limit.into()],
-        )
-        .unwrap_or_else(|e| panic!("checking the export rate limit failed: {e}"));
-        (false, used.unwrap_or(0), next_allowed)
+        );
+        let (used, next_allowed) = store::logs::recent_exports(user_id, limit);
+        (false, used, next_allowed)
     });
     if exempt || used < limit {
         return;

@@ -4,111 +4,28 @@
 //! `conversationIds`, …) are accepted as aliases. Anything unknown, mistyped or
 //! out of range is rejected with SQLSTATE 22023, naming the key and the value.
 
-pub mod preferences;
+mod filters;
+mod keywords;
+mod preferences;
+mod query_export;
+mod split;
+mod time;
+mod values;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::error::UserError;
-
-/// The type of a config value: how it is read from JSON (errors name `key`)
-/// and written back for `to_json`.
-trait ConfigValue: Sized {
-    fn read(key: &str, value: &Value) -> Result<Self, UserError>;
-    fn to_value(self) -> Value;
-}
-
-impl ConfigValue for bool {
-    fn read(key: &str, value: &Value) -> Result<bool, UserError> {
-        value
-            .as_bool()
-            .ok_or_else(|| wrong_type(key, value, "a boolean", "Use true or false."))
-    }
-
-    fn to_value(self) -> Value {
-        Value::Bool(self)
-    }
-}
-
-macro_rules! keyword_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            fn parse(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-
-            fn valid_list() -> String {
-                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        }
-
-        impl ConfigValue for $name {
-            fn read(key: &str, value: &Value) -> Result<Self, UserError> {
-                keyword(key, value, Self::parse, Self::valid_list())
-            }
-
-            fn to_value(self) -> Value {
-                Value::from(self.as_str())
-            }
-        }
-    };
-}
-
-keyword_enum!(
-    /// Output file format.
-    Format { Jsonl => "jsonl", Json => "json", Csv => "csv", Markdown => "markdown" }
-);
-keyword_enum!(
-    /// Fine-tuning dialect of a JSONL line.
-    Target { OpenAi => "openai", Anthropic => "anthropic", ShareGpt => "sharegpt" }
-);
-keyword_enum!(
-    /// Which conversations an export starts from (before filters narrow it).
-    Scope { Approved => "approved", All => "all", Selected => "selected", Filtered => "filtered" }
-);
-keyword_enum!(
-    /// Whitelisted sort columns; anything else never reaches SQL.
-    SortColumn {
-        CreatedAt => "created_at",
-        UpdatedAt => "updated_at",
-        QualityScore => "quality_score",
-        Title => "title",
-        ConversationId => "conversation_id",
-        TotalTurns => "total_turns",
-        TokenCount => "token_count",
-        Tier => "tier",
-        Status => "status",
-    }
-);
-keyword_enum!(SortDirection { Asc => "asc", Desc => "desc" });
-keyword_enum!(LineEnding { Lf => "lf", Crlf => "crlf" });
-keyword_enum!(
-    /// Conversation review states (the CHECK set of conversations.status).
-    Status {
-        Draft => "draft",
-        Generated => "generated",
-        PendingReview => "pending_review",
-        Approved => "approved",
-        Rejected => "rejected",
-        NeedsRevision => "needs_revision",
-        Failed => "failed",
-    }
-);
-keyword_enum!(
-    /// Conversation tiers (the CHECK set of conversations.tier).
-    Tier { Template => "template", Scenario => "scenario", EdgeCase => "edge_case" }
-);
+pub use filters::Filters;
+use filters::{parse_filters, parse_sort};
+use keywords::ConfigValue;
+pub use keywords::{Format, LineEnding, Part, Scope, SortColumn, SortDirection, Status, Target};
+pub use preferences::{validate_preferences, with_preferences};
+pub use query_export::QueryExportConfig;
+pub use split::Split;
+use split::parse_split;
+pub use time::parse_instant;
+use values::{canonical_entries, config_object, shown, snake_case, wrong_type};
 
 /// What the optional parts of each exported conversation contain.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,94 +41,6 @@ pub struct Include {
 
 /// Length of turn content kept when `include_full_content` is false.
 pub const CONTENT_PREVIEW_CHARS: usize = 500;
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Filters {
-    pub status: Vec<Status>,
-    pub tier: Vec<Tier>,
-    pub quality_min: Option<f64>,
-    pub quality_max: Option<f64>,
-    pub persona: Vec<String>,
-    pub emotion: Vec<String>,
-    pub topic: Vec<String>,
-    pub category: Vec<String>,
-    /// RFC 3339, UTC; inclusive.
-    pub created_from: Option<String>,
-    /// RFC 3339, UTC; inclusive.
-    pub created_to: Option<String>,
-    pub search: Option<String>,
-}
-
-/// Which part of a train/validation split an export holds. A conversation is
-/// in the validation part when a stable hash of the seed and its id falls
-/// below `validation` (a fraction), so the parts are disjoint, together the
-/// whole export, and the same in every run, format and job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Split {
-    pub validation: f64,
-    pub seed: String,
-    pub part: Part,
-}
-
-keyword_enum!(
-    /// The part of a split an export holds.
-    Part { Train => "train", Validation => "validation" }
-);
-
-const SPLIT_KEYS: &[&str] = &["validation", "seed", "part"];
-
-fn parse_split(value: &Value) -> Result<Split, UserError> {
-    let map = object(
-        "split",
-        value,
-        "Give an object such as {\"validation\": 0.1, \"seed\": \"v1\", \"part\": \"train\"}.",
-    )?;
-    let mut split = Split {
-        validation: -1.0,
-        seed: String::new(),
-        part: Part::Train,
-    };
-    let mut part_given = false;
-    for (key, value) in canonical_entries(map, SPLIT_KEYS, "split")? {
-        let full = format!("split.{key}");
-        match key.as_str() {
-            "validation" => {
-                split.validation = value
-                    .as_f64()
-                    .filter(|v| *v > 0.0 && *v < 1.0)
-                    .ok_or_else(|| {
-                        UserError::invalid_parameter(
-                            format!(
-                                "export config key \"{full}\" must be a fraction between 0 and 1, got {}",
-                                shown(value)
-                            ),
-                            "For example 0.1 puts about a tenth of the conversations in the validation part.",
-                        )
-                    })?
-            }
-            "seed" => {
-                split.seed = value
-                    .as_str()
-                    .ok_or_else(|| {
-                        wrong_type(&full, value, "a string", "Any text; the same seed gives the same split.")
-                    })?
-                    .to_string()
-            }
-            "part" => {
-                split.part = Part::read(&full, value)?;
-                part_given = true;
-            }
-            _ => unreachable!("canonical_entries admits only SPLIT_KEYS"),
-        }
-    }
-    if split.validation < 0.0 || !part_given {
-        return Err(UserError::invalid_parameter(
-            "export config key \"split\" needs \"validation\" and \"part\"",
-            "For example {\"validation\": 0.1, \"seed\": \"v1\", \"part\": \"train\"}; export the other part with \"part\": \"validation\".",
-        ));
-    }
-    Ok(split)
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sort {
@@ -298,7 +127,7 @@ macro_rules! top_level_options {
 
         const TOP_LEVEL_KEYS: &[&str] = &[$($keys)*];
 
-        const SIMPLE_OPTIONS: &[SimpleOption] = &[$($options)*];
+        pub(super) const SIMPLE_OPTIONS: &[SimpleOption] = &[$($options)*];
     };
     (@simple $key:literal, [$($field:ident).+], $type:ty, $($preference:ident)?) => {
         SimpleOption {
@@ -319,10 +148,10 @@ macro_rules! top_level_options {
 }
 
 /// A top-level option with a single bool or keyword value.
-struct SimpleOption {
-    key: &'static str,
+pub(super) struct SimpleOption {
+    pub(super) key: &'static str,
     /// Users may keep it as a personal default (`set_export_preferences`).
-    preference: bool,
+    pub(super) preference: bool,
     read: fn(&mut ExportConfig, &Value) -> Result<(), UserError>,
     write: fn(&ExportConfig) -> Value,
 }
@@ -352,280 +181,6 @@ top_level_options! {
     "formula_guard" => formula_guard: bool = true;
 }
 
-const FILTER_KEYS: &[&str] = &[
-    "status",
-    "tier",
-    "quality_min",
-    "quality_max",
-    "persona",
-    "emotion",
-    "topic",
-    "category",
-    "created_from",
-    "created_to",
-    "search",
-];
-
-const SORT_KEYS: &[&str] = &["by", "direction"];
-
-/// `includeMetadata` → `include_metadata`; snake_case passes through unchanged.
-fn snake_case(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 4);
-    for ch in key.chars() {
-        if ch.is_ascii_uppercase() {
-            out.push('_');
-            out.push(ch.to_ascii_lowercase());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-/// Canonical keys of a JSON object, each checked against `known`.
-/// `path` is how the object is named in messages ("" for the top level).
-fn canonical_entries<'a>(
-    object: &'a Map<String, Value>,
-    known: &[&str],
-    path: &str,
-) -> Result<Vec<(String, &'a Value)>, UserError> {
-    let mut entries: Vec<(String, &Value)> = Vec::with_capacity(object.len());
-    for (key, value) in object {
-        let canonical = snake_case(key);
-        let full = qualified(path, key);
-        if !known.contains(&canonical.as_str()) {
-            return Err(UserError::invalid_parameter(
-                format!("unknown key \"{full}\" in export config"),
-                format!("Valid keys{}: {}.", in_object(path), known.join(", ")),
-            ));
-        }
-        if entries.iter().any(|(seen, _)| *seen == canonical) {
-            return Err(UserError::invalid_parameter(
-                format!(
-                    "key \"{}\" is given twice in export config",
-                    qualified(path, &canonical)
-                ),
-                "Use either the snake_case key or its camelCase alias, not both.",
-            ));
-        }
-        entries.push((canonical, value));
-    }
-    Ok(entries)
-}
-
-fn qualified(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn in_object(path: &str) -> String {
-    if path.is_empty() {
-        String::new()
-    } else {
-        format!(" in \"{path}\"")
-    }
-}
-
-/// The value as it appears in an error message: JSON text, cut short.
-fn shown(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 80 {
-        format!("{}…", text.chars().take(80).collect::<String>())
-    } else {
-        text
-    }
-}
-
-fn wrong_type(key: &str, value: &Value, expected: &str, hint: &str) -> UserError {
-    UserError::invalid_parameter(
-        format!(
-            "export config key \"{key}\" must be {expected}, got {}",
-            shown(value)
-        ),
-        hint.to_string(),
-    )
-}
-
-fn keyword<T>(
-    key: &str,
-    value: &Value,
-    parse: fn(&str) -> Option<T>,
-    valid: String,
-) -> Result<T, UserError> {
-    let hint = format!("Valid values for \"{key}\": {valid}.");
-    let text = value
-        .as_str()
-        .ok_or_else(|| wrong_type(key, value, "a string", &hint))?;
-    parse(text).ok_or_else(|| {
-        UserError::invalid_parameter(
-            format!(
-                "export config key \"{key}\" has invalid value {}",
-                shown(value)
-            ),
-            hint,
-        )
-    })
-}
-
-fn string_list(key: &str, value: &Value) -> Result<Vec<String>, UserError> {
-    let hint = "Give a JSON array of strings, e.g. [\"a\", \"b\"].";
-    let items = value
-        .as_array()
-        .ok_or_else(|| wrong_type(key, value, "an array of strings", hint))?;
-    items
-        .iter()
-        .map(|item| {
-            item.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| wrong_type(key, item, "an array of strings", hint))
-        })
-        .collect()
-}
-
-fn keyword_list<T: ConfigValue>(key: &str, value: &Value) -> Result<Vec<T>, UserError> {
-    string_list(key, value)?
-        .into_iter()
-        .map(|text| T::read(key, &Value::String(text)))
-        .collect()
-}
-
-fn quality(key: &str, value: &Value) -> Result<f64, UserError> {
-    let hint = "Quality scores are numbers from 0 to 10.";
-    let number = value
-        .as_f64()
-        .ok_or_else(|| wrong_type(key, value, "a number", hint))?;
-    if !(0.0..=10.0).contains(&number) {
-        return Err(UserError::invalid_parameter(
-            format!(
-                "export config key \"{key}\" is out of range: {}",
-                shown(value)
-            ),
-            hint,
-        ));
-    }
-    Ok(number)
-}
-
-/// ISO 8601 instant or calendar date → RFC 3339 in UTC. A bare date means the
-/// start of that day (UTC) for `created_from` and its last microsecond for `created_to`.
-/// An RFC 3339 timestamp, or a date (its first or, with `end_of_day`, its
-/// last microsecond, UTC), as an RFC 3339 UTC instant.
-pub fn parse_instant(text: &str, end_of_day: bool) -> Option<String> {
-    let parsed: Option<DateTime<Utc>> = DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-            let time = if end_of_day {
-                date.and_hms_micro_opt(23, 59, 59, 999_999)?
-            } else {
-                date.and_hms_opt(0, 0, 0)?
-            };
-            Some(time.and_utc())
-        });
-    parsed.map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
-}
-
-fn instant(key: &str, value: &Value, end_of_day: bool) -> Result<String, UserError> {
-    let hint =
-        "Use an ISO 8601 timestamp with offset (2025-10-29T10:00:00Z) or a date (2025-10-29).";
-    let text = value
-        .as_str()
-        .ok_or_else(|| wrong_type(key, value, "a string", hint))?;
-    parse_instant(text, end_of_day).ok_or_else(|| {
-        UserError::invalid_parameter(
-            format!(
-                "export config key \"{key}\" is not an ISO 8601 date or timestamp: {}",
-                shown(value)
-            ),
-            hint,
-        )
-    })
-}
-
-fn object<'a>(
-    key: &str,
-    value: &'a Value,
-    hint: &str,
-) -> Result<&'a Map<String, Value>, UserError> {
-    value
-        .as_object()
-        .ok_or_else(|| wrong_type(key, value, "an object", hint))
-}
-
-fn parse_filters(value: &Value) -> Result<Filters, UserError> {
-    let map = object(
-        "filters",
-        value,
-        "Give filters as an object, e.g. {\"tier\": [\"template\"]}.",
-    )?;
-    let mut filters = Filters::default();
-    for (key, value) in canonical_entries(map, FILTER_KEYS, "filters")? {
-        let path = format!("filters.{key}");
-        match key.as_str() {
-            "status" => filters.status = keyword_list(&path, value)?,
-            "tier" => filters.tier = keyword_list(&path, value)?,
-            "quality_min" => filters.quality_min = Some(quality(&path, value)?),
-            "quality_max" => filters.quality_max = Some(quality(&path, value)?),
-            "persona" => filters.persona = string_list(&path, value)?,
-            "emotion" => filters.emotion = string_list(&path, value)?,
-            "topic" => filters.topic = string_list(&path, value)?,
-            "category" => filters.category = string_list(&path, value)?,
-            "created_from" => filters.created_from = Some(instant(&path, value, false)?),
-            "created_to" => filters.created_to = Some(instant(&path, value, true)?),
-            "search" => {
-                let hint = "Give the text to look for in titles and turn content.";
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| wrong_type(&path, value, "a string", hint))?;
-                if text.is_empty() {
-                    return Err(UserError::invalid_parameter(
-                        "export config key \"filters.search\" must not be empty",
-                        hint,
-                    ));
-                }
-                filters.search = Some(text.to_string());
-            }
-            _ => unreachable!("canonical_entries admits only FILTER_KEYS"),
-        }
-    }
-    if let (Some(min), Some(max)) = (filters.quality_min, filters.quality_max)
-        && min > max
-    {
-        return Err(UserError::invalid_parameter(
-            format!(
-                "export config key \"filters.quality_min\" ({min}) is greater than \"filters.quality_max\" ({max})"
-            ),
-            "quality_min must be less than or equal to quality_max.",
-        ));
-    }
-    Ok(filters)
-}
-
-fn parse_sort(value: &Value) -> Result<Sort, UserError> {
-    let mut sort = ExportConfig::default().sort;
-    if let Some(text) = value.as_str() {
-        sort.by = SortColumn::read("sort", &Value::String(text.into()))?;
-        return Ok(sort);
-    }
-    let map = object(
-        "sort",
-        value,
-        "Give sort as {\"by\": \"created_at\", \"direction\": \"desc\"}.",
-    )?;
-    for (key, value) in canonical_entries(map, SORT_KEYS, "sort")? {
-        match key.as_str() {
-            "by" => sort.by = SortColumn::read("sort.by", value)?,
-            "direction" => sort.direction = SortDirection::read("sort.direction", value)?,
-            _ => unreachable!("canonical_entries admits only SORT_KEYS"),
-        }
-    }
-    Ok(sort)
-}
-
 fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
     let hint = "Give the conversations' id values (UUIDs) as a JSON array of strings.";
     let items = value
@@ -647,129 +202,6 @@ fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
                 })
         })
         .collect()
-}
-
-/// The config's object, None for `null` (all defaults); anything else is an
-/// error whose hint shows `example`.
-fn config_object<'a>(
-    config: &'a Value,
-    example: &str,
-) -> Result<Option<&'a Map<String, Value>>, UserError> {
-    match config {
-        Value::Null => Ok(None),
-        Value::Object(map) => Ok(Some(map)),
-        other => Err(UserError::invalid_parameter(
-            format!("export config must be a JSON object, got {}", shown(other)),
-            format!("Pass an object such as '{example}'::jsonb."),
-        )),
-    }
-}
-
-/// Options of `export_query`: how a result set is written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueryExportConfig {
-    pub format: Format,
-    pub bom: bool,
-    pub line_ending: LineEnding,
-    pub formula_guard: bool,
-}
-
-const QUERY_KEYS: &[&str] = &["format", "bom", "line_ending", "formula_guard"];
-
-impl QueryExportConfig {
-    /// Defaults: CSV, with the conversation CSV's BOM, LF and formula guard.
-    pub fn from_json(config: &Value) -> Result<QueryExportConfig, UserError> {
-        let defaults = ExportConfig::default();
-        let mut out = QueryExportConfig {
-            format: Format::Csv,
-            bom: defaults.bom,
-            line_ending: defaults.line_ending,
-            formula_guard: defaults.formula_guard,
-        };
-        let Some(map) = config_object(config, r#"{"format": "csv"}"#)? else {
-            return Ok(out);
-        };
-        for (key, value) in canonical_entries(map, QUERY_KEYS, "")? {
-            let key = key.as_str();
-            match key {
-                "format" => out.format = Format::read(key, value)?,
-                "bom" => out.bom = bool::read(key, value)?,
-                "line_ending" => out.line_ending = LineEnding::read(key, value)?,
-                "formula_guard" => out.formula_guard = bool::read(key, value)?,
-                _ => unreachable!("canonical_entries admits only QUERY_KEYS"),
-            }
-        }
-        Ok(out)
-    }
-
-    pub fn to_json(&self, query: &str) -> Value {
-        json!({
-            "query": query,
-            "format": self.format.as_str(),
-            "bom": self.bom,
-            "line_ending": self.line_ending.as_str(),
-            "formula_guard": self.formula_guard,
-        })
-    }
-}
-
-/// Keys a user may keep as personal defaults (`set_export_preferences`).
-fn preference_keys() -> Vec<&'static str> {
-    SIMPLE_OPTIONS
-        .iter()
-        .filter(|option| option.preference)
-        .map(|option| option.key)
-        .collect()
-}
-
-/// Validate preferences: only `preference_keys()`, each valid as in a config.
-/// Returns them with canonical (snake_case) keys.
-pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
-    let Value::Object(map) = preferences else {
-        return Err(UserError::invalid_parameter(
-            format!(
-                "export preferences must be a JSON object, got {}",
-                shown(preferences)
-            ),
-            "Pass an object such as '{\"format\": \"csv\", \"include_metadata\": false}'::jsonb.",
-        ));
-    };
-    let preference_keys = preference_keys();
-    let mut canonical = Map::new();
-    for (key, value) in map {
-        let name = snake_case(key);
-        if !preference_keys.contains(&name.as_str()) {
-            return Err(UserError::invalid_parameter(
-                format!("unknown key \"{key}\" in export preferences"),
-                format!("Preferences may set: {}.", preference_keys.join(", ")),
-            ));
-        }
-        canonical.insert(name, value.clone());
-    }
-    let canonical = Value::Object(canonical);
-    // Each value must be one a config accepts; errors name the key.
-    ExportConfig::from_json(&canonical)?;
-    Ok(canonical)
-}
-
-/// The config with the caller's preferences filling the keys it leaves out
-/// (whatever spelling, snake_case or camelCase, the config uses).
-pub fn with_preferences(config: &Value, preferences: &Value) -> Value {
-    let (Value::Object(given), Value::Object(defaults)) = (config, preferences) else {
-        return config.clone();
-    };
-    let given_keys: Vec<String> = given.keys().map(|key| snake_case(key)).collect();
-    let mut merged: Map<String, Value> = defaults
-        .iter()
-        .filter(|(key, _)| !given_keys.contains(key))
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    merged.extend(
-        given
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone())),
-    );
-    Value::Object(merged)
 }
 
 impl ExportConfig {

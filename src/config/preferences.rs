@@ -1,66 +1,67 @@
-//! Per-user export defaults. A config's missing keys come from the caller's
-//! preferences, then from the built-in defaults; the audit row records the
-//! effective config. Written only through `set_export_preferences`, which
-//! validates them, so a stored preference can never break an export.
+//! Export preferences: the options a user may keep as personal defaults,
+//! validated as a config would be, and merged under a config's own keys.
 
-use pgrx::JsonB;
-use pgrx::prelude::*;
-use serde_json::{Value, json};
+use serde_json::{Map, Value};
 
-use crate::audit::record::as_log_owner;
-use crate::config::{self, ExportConfig};
-use crate::error::{OrRaise, UserError};
-use crate::pg::guc::with_pinned_search_path;
-use crate::pg::jsonb_arg::ConfigJson;
-use crate::pg::spi;
+use crate::config::values::{shown, snake_case};
+use crate::config::{ExportConfig, SIMPLE_OPTIONS};
+use crate::error::UserError;
 
-/// The caller's stored preferences (`{}` when none or without a JWT identity).
-pub fn stored() -> Value {
-    with_pinned_search_path(|| {
-        spi::read_one::<JsonB>(
-            "reading the export preferences",
-            "SELECT preferences FROM export_system.export_preferences \
-             WHERE user_id = export_system.current_user_id()",
-            &[],
-        )
-    })
-    .map_or_else(|| json!({}), |json| json.0)
+/// Keys a user may keep as personal defaults (`set_export_preferences`).
+fn preference_keys() -> Vec<&'static str> {
+    SIMPLE_OPTIONS
+        .iter()
+        .filter(|option| option.preference)
+        .map(|option| option.key)
+        .collect()
 }
 
-/// The effective, validated config: the given one over the caller's preferences.
-pub fn effective_config(config: Option<ConfigJson>) -> ExportConfig {
-    let given = config.map_or(Value::Null, |c| c.into_value("the export config"));
-    let given = if given.is_null() { json!({}) } else { given };
-    ExportConfig::from_json(&config::with_preferences(&given, &stored())).or_raise()
+/// Validate preferences: only `preference_keys()`, each valid as in a config.
+/// Returns them with canonical (snake_case) keys.
+pub fn validate_preferences(preferences: &Value) -> Result<Value, UserError> {
+    let Value::Object(map) = preferences else {
+        return Err(UserError::invalid_parameter(
+            format!(
+                "export preferences must be a JSON object, got {}",
+                shown(preferences)
+            ),
+            "Pass an object such as '{\"format\": \"csv\", \"include_metadata\": false}'::jsonb.",
+        ));
+    };
+    let preference_keys = preference_keys();
+    let mut canonical = Map::new();
+    for (key, value) in map {
+        let name = snake_case(key);
+        if !preference_keys.contains(&name.as_str()) {
+            return Err(UserError::invalid_parameter(
+                format!("unknown key \"{key}\" in export preferences"),
+                format!("Preferences may set: {}.", preference_keys.join(", ")),
+            ));
+        }
+        canonical.insert(name, value.clone());
+    }
+    let canonical = Value::Object(canonical);
+    // Each value must be one a config accepts; errors name the key.
+    ExportConfig::from_json(&canonical)?;
+    Ok(canonical)
 }
 
-/// Replace the caller's export preferences; returns what was stored.
-pub fn store(preferences: ConfigJson) -> Value {
-    let preferences = preferences.into_value("the preferences");
-    let preferences = config::validate_preferences(&preferences).or_raise();
-    let user_id = with_pinned_search_path(|| {
-        spi::read_one::<String>(
-            "reading the caller's identity",
-            "SELECT export_system.current_user_id()::text",
-            &[],
-        )
-    })
-    .unwrap_or_else(|| {
-            UserError {
-                code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                message: "export preferences belong to a signed-in user, and there is none".into(),
-                hint: "Call it with a JWT subject (request.jwt.claims ->> 'sub'), as Supabase does for signed-in users.".into(),
-            }
-            .raise()
-        });
-    as_log_owner(|| {
-        Spi::run_with_args(
-            "INSERT INTO export_system.export_preferences (user_id, preferences, updated_at) \
-             VALUES ($1::uuid, $2, now()) \
-             ON CONFLICT (user_id) DO UPDATE SET preferences = EXCLUDED.preferences, updated_at = now()",
-            &[user_id.into(), JsonB(preferences.clone()).into()],
-        )
-        .unwrap_or_else(|e| panic!("storing export preferences failed: {e}"))
-    });
-    preferences
+/// The config with the caller's preferences filling the keys it leaves out
+/// (whatever spelling, snake_case or camelCase, the config uses).
+pub fn with_preferences(config: &Value, preferences: &Value) -> Value {
+    let (Value::Object(given), Value::Object(defaults)) = (config, preferences) else {
+        return config.clone();
+    };
+    let given_keys: Vec<String> = given.keys().map(|key| snake_case(key)).collect();
+    let mut merged: Map<String, Value> = defaults
+        .iter()
+        .filter(|(key, _)| !given_keys.contains(key))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    merged.extend(
+        given
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
+    Value::Object(merged)
 }

@@ -1,14 +1,14 @@
-//! The one export pipeline: the source portal (query building + typed
+//! The one export pipeline: the conversation query (SQL building + typed
 //! decoding), the pipeline that turns batches into a file's rows, and the
 //! set-returning stream with its early stop. Shared by streaming, background
-//! jobs and preview.
+//! jobs and preview; the operator's query export streams through it too.
 
+pub mod conversation_query;
+pub mod conversation_reader;
 pub mod json_text;
+pub mod operator_query;
 pub mod pipeline;
+pub mod preferences;
 pub mod preview;
-pub mod query;
-pub mod registry;
-pub mod row_security;
 pub mod scope_counts;
-pub mod source;
 pub mod stream;

@@ -8,8 +8,9 @@ use pgrx::PgSqlErrorCode;
 
 use crate::config::ExportConfig;
 use crate::error::UserError;
-use crate::export::source::{Conversation, ConversationSource};
+use crate::export::conversation_reader::ConversationReader;
 use crate::formats::{self, ExportFormat, Rows};
+use crate::model::Conversation;
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -157,13 +158,13 @@ pub fn export_date_now() -> String {
 /// The one export pipeline, shared by streaming, background jobs and
 /// preview: the source portal's batches through the format, as rows.
 pub struct ExportPipeline {
-    source: ConversationSource,
+    source: ConversationReader,
     exporter: Exporter,
     finished: bool,
 }
 
 impl ExportPipeline {
-    pub fn new(source: ConversationSource, exporter: Exporter) -> ExportPipeline {
+    pub fn new(source: ConversationReader, exporter: Exporter) -> ExportPipeline {
         ExportPipeline {
             source,
             exporter,

@@ -6,11 +6,11 @@
 //! file. It reads only what it shows: small fetches, stopped as soon as the
 //! head is known.
 
-use crate::config::preferences;
+use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
-use crate::export::registry::Source;
-use crate::export::source::ConversationSource;
+use crate::export::preferences;
 use crate::pg::jsonb_arg::ConfigJson;
+use crate::source::Source;
 
 pub const PREVIEW_CONVERSATIONS: i64 = 3;
 
@@ -22,7 +22,7 @@ const PREVIEW_FETCH_BYTES: usize = 64 << 10;
 pub fn preview_rows(config: Option<ConfigJson>) -> Vec<String> {
     let config = preferences::effective_config(config);
     let source =
-        ConversationSource::open(&config, &Source::load()).with_batch_bytes(PREVIEW_FETCH_BYTES);
+        ConversationReader::open(&config, &Source::load()).with_batch_bytes(PREVIEW_FETCH_BYTES);
     let mut pipeline =
         ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now()));
     let mut head = Vec::new();

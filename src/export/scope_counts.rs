@@ -4,12 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::config::preferences;
 use crate::config::{Filters, Scope};
-use crate::export::registry::Source;
-use crate::export::source::count_conversations;
+use crate::export::conversation_query::count_conversations;
+use crate::export::preferences;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::settings;
+use crate::source::Source;
 
 /// Counts per scope with the config's filters and limit; `selected` is NULL
 /// unless the config names conversation_ids, `filtered` NULL without filters.

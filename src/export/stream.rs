@@ -11,20 +11,22 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use pgrx::prelude::*;
-use serde_json::Value;
 
 use crate::audit::rate_limit;
-use crate::audit::record::{self, AuditRecord, Identity};
-use crate::audit::status::{self, ExportStatus};
+use crate::audit::record;
 use crate::config::ExportConfig;
-use crate::config::preferences;
 use crate::error::UserError;
+use crate::export::conversation_query;
+use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
-use crate::export::registry::{self, Source};
-use crate::export::source::{self, ConversationSource};
+use crate::export::preferences;
+use crate::model::{AuditRecord, ExportDescription, ExportStatus};
+use crate::pg::identity::Identity;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::srf::{self, EarlyStop, ShutdownHook};
 use crate::settings;
+use crate::source::{Source, registration};
+use crate::store;
 
 /// Where a streamed export's rows come from.
 pub trait RowProducer {
@@ -37,13 +39,6 @@ pub trait RowProducer {
     fn counts(&self) -> (i64, i64);
     /// Called once the last row has been returned.
     fn finished(&self, _export_id: &str) {}
-}
-
-/// What the audit row says about an export besides its counts.
-pub struct ExportDescription {
-    pub kind: &'static str,
-    pub format: &'static str,
-    pub config: Value,
 }
 
 struct ExportRun {
@@ -77,7 +72,7 @@ impl ExportRun {
             error_message,
         };
         record::log_end(&self.identity, &record);
-        status::record_streamed(&self.identity, &record);
+        store::logs::insert_streamed(&self.identity, &record);
     }
 
     /// The last row has been returned: record the export and stand down the hook.
@@ -164,7 +159,7 @@ fn refuse_above_async_threshold(config: &ExportConfig, source: &Source) {
     let Some(threshold) = settings::async_threshold() else {
         return;
     };
-    let count = source::count_conversations(config, source);
+    let count = conversation_query::count_conversations(config, source);
     if count > threshold {
         UserError {
             code: PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -222,9 +217,9 @@ pub fn stream_conversations(
         rate_limit::check(&identity);
         refuse_above_async_threshold(&config, &registered);
     }
-    let source = ConversationSource::open(&config, &registered);
+    let source = ConversationReader::open(&config, &registered);
     let mut audited_config = config.to_json();
-    registry::note_in_audit(registered.rls_opted_out, &mut audited_config);
+    registration::note_in_audit(registered.rls_opted_out, &mut audited_config);
     let description = ExportDescription {
         kind: "conversations",
         format: config.format.as_str(),

@@ -8,7 +8,7 @@ use super::csv_records::CsvRecords;
 use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
-use crate::export::source::Conversation;
+use crate::model::Conversation;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Column {

@@ -11,7 +11,7 @@ use super::{
     insert_optional_metadata,
 };
 use crate::config::{ExportConfig, Include};
-use crate::export::source::Conversation;
+use crate::model::Conversation;
 
 /// Version of the document layout below.
 pub const SCHEMA_VERSION: &str = "1.0";

@@ -10,7 +10,7 @@ use super::{
     ExportFormat, MetaValue, Metadata, Rows, Skip, StoredJson, exported_content, json_line,
 };
 use crate::config::{ExportConfig, Include, Target};
-use crate::export::source::{Conversation, Turn};
+use crate::model::{Conversation, Turn};
 
 pub struct Jsonl {
     target: Target,

@@ -11,7 +11,7 @@ use super::markdown_escape::{escape_inline, escape_line};
 use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
-use crate::export::source::Conversation;
+use crate::model::Conversation;
 
 fn role_label(role: &str) -> &'static str {
     match role {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{CONTENT_PREVIEW_CHARS, ExportConfig, Format};
-use crate::export::source::Conversation;
+use crate::model::{Conversation, StoredJson};
 
 mod csv;
 pub mod csv_records;
@@ -18,11 +18,8 @@ mod json;
 mod jsonl;
 mod markdown;
 pub mod markdown_escape;
-pub mod stored_json;
-pub mod table;
+pub mod query_result;
 pub mod tool_calls;
-
-pub use stored_json::StoredJson;
 
 /// Rows produced but not yet returned.
 pub type Rows = VecDeque<String>;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::Skip;
-use crate::export::source::Turn;
+use crate::model::Turn;
 
 /// One call, normalized.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,7 +171,7 @@ pub fn readable(turn: &Turn) -> Vec<ReadableEntry<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::StoredJson;
+    use crate::model::StoredJson;
 
     fn turn(role: &str, calls: Option<&str>, id: Option<&str>) -> Turn {
         Turn {

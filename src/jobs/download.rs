@@ -7,12 +7,11 @@
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
-use crate::audit::record::as_log_owner;
 use crate::error::UserError;
 use crate::jobs::queue::own_export;
 use crate::pg::backend;
-use crate::pg::guc::with_pinned_search_path;
 use crate::pg::portal::{FetchBudget, PinnedPortal};
+use crate::store;
 
 /// The requested parts, read through one portal: one snapshot for the whole
 /// download, so a cleanup that expires the export meanwhile cannot cut the
@@ -33,14 +32,7 @@ const ONE_PART: FetchBudget = FetchBudget {
 impl Parts {
     /// Read as the caller: the stored file is under Row Level Security too.
     fn open(export_id: pgrx::Uuid, first: i32, last: i32) -> Parts {
-        let portal = with_pinned_search_path(|| {
-            PinnedPortal::open(
-                "SELECT part, content FROM export_system.export_files \
-                 WHERE export_id = $1 AND part BETWEEN $2 AND $3 ORDER BY part",
-                &[export_id.into(), first.into(), last.into()],
-                false,
-            )
-        });
+        let portal = store::files::open_parts(export_id, first, last);
         Parts {
             export_id,
             content: portal.column_index("content", pg_sys::TEXTOID),
@@ -140,15 +132,7 @@ pub fn download(
     }
     // A hot standby serves the file but cannot record the download.
     if from_part == 1 && !backend::in_recovery() {
-        as_log_owner(|| {
-            Spi::run_with_args(
-                "UPDATE export_system.export_logs \
-                 SET download_count = download_count + 1, last_downloaded_at = now() \
-                 WHERE export_id = $1",
-                &[export_id.into()],
-            )
-            .unwrap_or_else(|e| panic!("counting the download failed: {e}"))
-        });
+        store::logs::count_download(export_id);
     }
     let last = match part_count {
         Some(count) => export.part_count.min(from_part.saturating_add(count - 1)),

@@ -2,74 +2,28 @@
 //! one, and (for hosts without preloaded workers) run the queue from pg_cron.
 //! Every function runs as its caller; a job is only ever visible to its owner.
 
-use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode};
-use serde_json::Value;
+use pgrx::PgSqlErrorCode;
 
 use crate::audit::rate_limit;
-use crate::audit::record::{self, Identity};
-use crate::audit::status::{self, ExportStatus};
+use crate::audit::record;
 use crate::config::ExportConfig;
-use crate::config::preferences;
 use crate::error::{OrRaise, UserError};
-use crate::export::registry;
+use crate::export::preferences;
 use crate::jobs::worker;
+use crate::model::ExportStatus;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::identity::Identity;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::spi;
 use crate::settings;
+use crate::source::registration;
+use crate::store;
+use crate::store::logs::OwnExport;
 
 /// The caller's export `export_id`, or SQLSTATE P0002 when there is no such
 /// export of theirs (someone else's is indistinguishable from none).
-pub struct OwnExport {
-    pub status: String,
-    pub delivery: String,
-    pub expired: bool,
-    pub expires_at: Option<String>,
-    pub part_count: i32,
-    pub config: Value,
-    /// ISO 8601, UTC.
-    pub created_at: String,
-    pub conversation_count: i64,
-}
-
 pub fn own_export(export_id: pgrx::Uuid) -> OwnExport {
-    let found = with_pinned_search_path(|| {
-        Spi::connect(|client| {
-            let table = client
-            .select(
-                "SELECT status, delivery, expires_at <= now(), expires_at::text, \
-                        COALESCE(part_count, 0), config, \
-                        pg_catalog.to_char(\"timestamp\" AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), \
-                        conversation_count::int8 \
-                 FROM export_system.export_logs l \
-                 WHERE export_id = $1 AND export_system.is_own_export(l.user_id, l.db_role)",
-                Some(1),
-                &[export_id.into()],
-            )
-            .unwrap_or_else(|e| panic!("looking up export {export_id} failed: {e}"));
-            if table.is_empty() {
-                return None;
-            }
-            let row = table.first();
-            let text = |ordinal| row.get::<String>(ordinal).ok().flatten();
-            Some(OwnExport {
-                status: text(1).unwrap_or_default(),
-                delivery: text(2).unwrap_or_default(),
-                expired: row.get::<bool>(3).ok().flatten().unwrap_or(false),
-                expires_at: text(4),
-                part_count: row.get::<i32>(5).ok().flatten().unwrap_or(0),
-                config: row
-                    .get::<JsonB>(6)
-                    .ok()
-                    .flatten()
-                    .map_or(Value::Null, |json| json.0),
-                created_at: text(7).unwrap_or_default(),
-                conversation_count: row.get::<i64>(8).ok().flatten().unwrap_or(0),
-            })
-        })
-    });
-    found.unwrap_or_else(|| {
+    store::logs::own_export(export_id).unwrap_or_else(|| {
         UserError {
             code: PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
             message: format!("export {export_id} not found"),
@@ -87,8 +41,8 @@ fn enqueue(config: &ExportConfig) -> pgrx::Uuid {
     rate_limit::check(&identity);
     let export_id = uuid::Uuid::new_v4().to_string();
     let mut audited_config = config.to_json();
-    registry::note_in_audit(registry::registered_without_rls(), &mut audited_config);
-    status::record_queued(
+    registration::note_in_audit(registration::registered_without_rls(), &mut audited_config);
+    store::logs::insert_queued(
         &export_id,
         &identity,
         config.format.as_str(),
@@ -112,7 +66,7 @@ pub fn cancel(export_id: pgrx::Uuid) -> bool {
     if !ExportStatus::parse(&export.status).is_some_and(ExportStatus::can_be_cancelled) {
         return false;
     }
-    status::mark_cancelled(export_id, &Identity::current().db_role)
+    store::logs::set_cancelled(export_id, &Identity::current().db_role)
 }
 
 /// Queue a failed, cancelled or expired export of the caller's again, with
@@ -127,7 +81,7 @@ pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
         }
         .raise();
     }
-    let (asked, _) = registry::without_audit_note(&export.config);
+    let (asked, _) = registration::without_audit_note(&export.config);
     enqueue(&ExportConfig::from_json(&asked).or_raise())
 }
 
@@ -141,7 +95,7 @@ pub fn launch_queue_runners() -> i32 {
             "SELECT current_database()::text",
             &[],
         );
-        (status::queue_depth(), database)
+        (store::logs::queue_depth(), database)
     });
     let wanted = (waiting as usize).min(settings::workers().max(1));
     worker::launch_queue_runners(&database.unwrap_or_default(), wanted) as i32

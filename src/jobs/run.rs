@@ -1,46 +1,36 @@
-//! One background export, run by a worker as a series of short transactions:
-//! claim it, open its query WITH HOLD (one snapshot for the whole file), then
-//! per batch store the next parts and commit the progress, and finally record
-//! the result. Each job holds a session advisory lock while it runs, so a job
-//! left `processing` by a crash (lock gone with its process) is run again from
-//! the start; its partial parts are discarded first, so no row is duplicated.
+//! One claimed background export, run by a worker as a series of short
+//! transactions: open its query WITH HOLD (one snapshot for the whole file),
+//! then per batch store the next parts and commit the progress, and finally
+//! record the result. A job left `processing` by a crash is claimed again
+//! (`claim`) and run from the start; its partial parts are discarded first,
+//! so no row is duplicated.
 
 use std::time::Instant;
 
 use pgrx::PgSqlErrorCode;
-use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use serde_json::Value;
 
-use crate::audit::record::as_log_owner;
-use crate::audit::status::{self, ExportStatus, JobResult};
 use crate::config::ExportConfig;
 use crate::error::UserError;
+use crate::export::conversation_query;
+use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
-use crate::export::registry::{self, Source};
-use crate::export::source::{self, ConversationSource};
+use crate::jobs::claim::{self, ClaimedJob};
+use crate::model::ExportStatus;
 use crate::pg::identity::IdentityGuard;
 use crate::pg::spi;
 use crate::pg::transaction::{self, Failure};
 use crate::settings;
+use crate::source::{Source, registration};
+use crate::store;
+use crate::store::logs::JobResult;
 
 /// A stored part is flushed once it holds this many bytes: small enough that
 /// 16 parts fit one PostgREST response comfortably inside 8 seconds.
 pub const PART_TARGET_BYTES: usize = 1 << 20;
 
-/// First key of the two-key advisory locks that mark a job as running ("EXPT").
-const JOB_LOCK_SPACE: i32 = 0x4558_5054;
-
 /// A job whose runs kept dying (say, it crashes the server) is failed after this many.
 const MAX_ATTEMPTS: i32 = 3;
-
-pub struct ClaimedJob {
-    export_id: String,
-    config: Value,
-    db_role: String,
-    jwt_claims: String,
-    attempts: i32,
-}
 
 /// How a job run ended.
 pub enum Outcome {
@@ -49,62 +39,6 @@ pub enum Outcome {
     Failed,
     /// The worker was asked to shut down; the job stays `processing` and is rerun.
     Interrupted,
-}
-
-fn run_sql(sql: &str, args: &[DatumWithOid]) {
-    Spi::connect_mut(|client| {
-        client
-            .update(sql, None, args)
-            .unwrap_or_else(|e| panic!("job bookkeeping failed: {e}"));
-    });
-}
-
-/// Claim the oldest runnable job in this database: queued, or `processing`
-/// with nobody holding its lock. Runs in the caller's transaction; the claim
-/// (and its advisory lock) must be committed before the job runs.
-pub fn claim_next() -> Option<ClaimedJob> {
-    let candidates = status::claimable(32);
-    let export_id = candidates.into_iter().find(|export_id| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT pg_catalog.pg_try_advisory_lock($1, pg_catalog.hashtext($2))",
-            &[JOB_LOCK_SPACE.into(), export_id.clone().into()],
-        )
-        .ok()
-        .flatten()
-        .unwrap_or(false)
-    })?;
-    as_log_owner(|| {
-        let config = status::mark_processing(&export_id);
-        let (db_role, jwt_claims, attempts) = Spi::connect_mut(|client| {
-            let (db_role, jwt_claims, attempts) = client
-                .update(
-                    "UPDATE export_system.export_jobs \
-                       SET attempts = attempts + 1, worker_pid = pg_catalog.pg_backend_pid() \
-                     WHERE export_id = $1::uuid RETURNING db_role, jwt_claims::text, attempts",
-                    None,
-                    &[export_id.clone().into()],
-                )
-                .and_then(|table| table.first().get_three::<String, String, i32>())
-                .unwrap_or_else(|e| panic!("claiming export {export_id} failed: {e}"));
-            (
-                db_role.unwrap_or_default(),
-                jwt_claims.unwrap_or_else(|| "{}".into()),
-                attempts.unwrap_or(1),
-            )
-        });
-        // Parts of an earlier, interrupted run.
-        run_sql(
-            "DELETE FROM export_system.export_files WHERE export_id = $1::uuid",
-            &[export_id.clone().into()],
-        );
-        Some(ClaimedJob {
-            export_id,
-            config,
-            db_role,
-            jwt_claims,
-            attempts,
-        })
-    })
 }
 
 /// The job owner's identity, in force from opening the query to the last
@@ -142,17 +76,7 @@ impl PartWriter {
         }
         self.parts_written += 1;
         let content = std::mem::take(&mut self.buffer);
-        as_log_owner(|| {
-            run_sql(
-                "INSERT INTO export_system.export_files (export_id, part, content) \
-                 VALUES ($1::uuid, $2, $3)",
-                &[
-                    self.export_id.clone().into(),
-                    self.parts_written.into(),
-                    content.into(),
-                ],
-            )
-        });
+        store::files::insert_part(&self.export_id, self.parts_written, content);
     }
 }
 
@@ -179,29 +103,18 @@ struct JobRun {
 
 impl JobRun {
     fn open(job: &ClaimedJob) -> JobRun {
-        let (asked, queued_under_waiver) = registry::without_audit_note(&job.config);
+        let (asked, queued_under_waiver) = registration::without_audit_note(&job.config);
         let config = ExportConfig::from_json(&asked).unwrap_or_else(|e| {
             pgrx::error!("the stored config is no longer valid: {}", e.message)
         });
         let registered = Source::load();
         refuse_a_waiver_added_since_queued(&registered, queued_under_waiver);
-        let total = source::count_conversations(&config, &registered);
-        let source = ConversationSource::open_holdable(&config, &registered);
+        let total = conversation_query::count_conversations(&config, &registered);
+        let source = ConversationReader::open_holdable(&config, &registered);
         // The audit row says whether the source this run read waived RLS.
         let mut audited = job.config.clone();
-        registry::note_in_audit(registered.rls_opted_out, &mut audited);
-        as_log_owner(|| {
-            run_sql(
-                "UPDATE export_system.export_logs SET progress_total = $2, config = $3, \
-                   updated_at = now() \
-                 WHERE export_id = $1::uuid",
-                &[
-                    job.export_id.clone().into(),
-                    (total as i32).into(),
-                    pgrx::JsonB(audited).into(),
-                ],
-            )
-        });
+        registration::note_in_audit(registered.rls_opted_out, &mut audited);
+        store::logs::set_progress_total(&job.export_id, total, audited);
         JobRun {
             job_id: job.export_id.clone(),
             started: Instant::now(),
@@ -219,7 +132,7 @@ impl JobRun {
     }
 
     fn is_cancelled(&self) -> bool {
-        status::current(&self.job_id) != Some(ExportStatus::Processing)
+        store::logs::status(&self.job_id) != Some(ExportStatus::Processing)
     }
 
     /// Format and store one batch; true when the file is complete.
@@ -233,27 +146,15 @@ impl JobRun {
             self.parts.flush(true);
             self.complete();
         } else {
-            as_log_owner(|| {
-                run_sql(
-                    "UPDATE export_system.export_logs SET progress_done = $2, updated_at = now() \
-                     WHERE export_id = $1::uuid",
-                    &[
-                        self.job_id.clone().into(),
-                        ({
-                            let (written, skipped) = self.pipeline.exporter().counts();
-                            written + skipped
-                        } as i32)
-                            .into(),
-                    ],
-                )
-            });
+            let (written, skipped) = self.pipeline.exporter().counts();
+            store::logs::set_progress_done(&self.job_id, written + skipped);
         }
         done
     }
 
     fn complete(&mut self) {
         let (conversations, skipped) = self.pipeline.exporter().counts();
-        status::mark_completed(
+        store::logs::set_completed(
             &self.job_id,
             &JobResult {
                 conversations,
@@ -274,15 +175,10 @@ fn record_end(export_id: &str, pipeline: Option<&mut ExportPipeline>, failure: O
         if let Some(pipeline) = pipeline {
             pipeline.close();
         }
-        as_log_owner(|| {
-            run_sql(
-                "DELETE FROM export_system.export_files WHERE export_id = $1::uuid",
-                &[export_id.into()],
-            );
-            if let Some(failure) = failure {
-                status::mark_failed(export_id, &failure.message);
-            }
-        })
+        store::files::delete_parts(export_id);
+        if let Some(failure) = failure {
+            store::logs::set_failed(export_id, &failure.message);
+        }
     });
     if let Err(failure) = result {
         pgrx::warning!(
@@ -293,12 +189,7 @@ fn record_end(export_id: &str, pipeline: Option<&mut ExportPipeline>, failure: O
 }
 
 fn unlock(export_id: &str) {
-    let _ = transaction::run(|| {
-        Spi::get_one_with_args::<bool>(
-            "SELECT pg_catalog.pg_advisory_unlock($1, pg_catalog.hashtext($2))",
-            &[JOB_LOCK_SPACE.into(), export_id.into()],
-        )
-    });
+    let _ = transaction::run(|| claim::unlock(export_id));
 }
 
 /// Run a claimed job to its end. `should_stop` is asked between batches.

@@ -4,27 +4,19 @@
 //! interval. `run_queued_exports()` starts short-lived workers that empty one
 //! database's queue and exit, for hosts that cannot preload the library.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::prelude::*;
-use pgrx::{PgAtomic, pg_shmem_init};
 
-use crate::jobs::retention;
 use crate::jobs::run::{self, Outcome};
+use crate::jobs::{claim, retention};
 use crate::pg::backend;
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
 use crate::pg::spi;
 use crate::pg::transaction;
-use crate::settings::{self, MAX_WORKERS};
-
-/// The resident workers' process ids, so a queued export can wake them.
-static WORKER_PIDS: PgAtomic<[AtomicI32; MAX_WORKERS]> =
-    unsafe { PgAtomic::new(c"export_system_worker_pids") };
-
-/// Set in `_PG_init` when preloading: only then does the shared table exist.
-static PRELOADED: AtomicBool = AtomicBool::new(false);
+use crate::pg::worker_slots;
+use crate::settings;
 
 /// `bgw_main_arg` of a worker that exits once its database's queue is empty.
 const DRAIN_AND_EXIT: i32 = -1;
@@ -33,8 +25,7 @@ const RESTART_AFTER: Duration = Duration::from_secs(5);
 
 /// Called from `_PG_init` during `shared_preload_libraries` processing.
 pub fn register_resident_workers() {
-    pg_shmem_init!(WORKER_PIDS);
-    PRELOADED.store(true, Ordering::Relaxed);
+    worker_slots::reserve();
     for index in 0..settings::workers() {
         BackgroundWorkerBuilder::new(&format!("export_system worker {index}"))
             .set_type("export_system worker")
@@ -68,16 +59,7 @@ pub fn launch_queue_runners(database: &str, count: usize) -> usize {
 
 /// Wake the resident workers now (called when a queuing transaction commits).
 pub fn wake_workers() {
-    if !PRELOADED.load(Ordering::Relaxed) {
-        return;
-    }
-    for slot in WORKER_PIDS.get() {
-        let pid = slot.load(Ordering::Relaxed);
-        if pid == 0 {
-            continue;
-        }
-        backend::wake(pid);
-    }
+    worker_slots::wake_all();
 }
 
 fn extension_installed() -> bool {
@@ -105,7 +87,7 @@ fn run_queue() -> bool {
         if BackgroundWorker::sigterm_received() {
             return false;
         }
-        let claimed = match transaction::run(run::claim_next) {
+        let claimed = match transaction::run(claim::claim_next) {
             Ok(claimed) => claimed,
             Err(failure) => {
                 pgrx::warning!("export_system: claiming a job failed: {}", failure.message);
@@ -148,9 +130,9 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
         PINNED_SEARCH_PATH,
         pg_sys::GucAction::GUC_ACTION_SET,
     );
-    let slot = (index >= 0).then(|| &WORKER_PIDS.get()[index as usize]);
+    let slot = usize::try_from(index).ok();
     if let Some(slot) = slot {
-        slot.store(backend::process_id(), Ordering::Relaxed);
+        worker_slots::claim(slot);
     }
     pgrx::log!("export_system: worker started for database \"{database}\"");
     // Due at start, then every cleanup_interval after the last run; computed
@@ -182,7 +164,7 @@ pub extern "C-unwind" fn export_system_worker_main(arg: pg_sys::Datum) {
     }
     pgrx::log!("export_system: worker for database \"{database}\" shutting down");
     if let Some(slot) = slot {
-        slot.store(0, Ordering::Relaxed);
+        worker_slots::release(slot);
         // Exit status 0 would unregister a resident worker for good; with 1 the
         // postmaster starts it again after pg_terminate_backend() or a dropped
         // database (at server shutdown nothing is restarted either way).

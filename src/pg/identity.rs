@@ -1,12 +1,66 @@
-//! The one guard for changing who the backend acts as and what it may do:
-//! the audit log owner's privileges, a background job's owner, a read-only
-//! transaction. Whatever a guard changed it restores when dropped — on every
-//! exit, early returns and unwinding included — so no path can leave a
-//! worker running as a job's owner or a session as the log owner.
+//! Who the backend acts as: the caller's identity (database role and JWT
+//! subject), and the one guard for changing it — the extension owner's
+//! privileges, a background job's owner, a read-only transaction. Whatever a
+//! guard changed it restores when dropped — on every exit, early returns and
+//! unwinding included — so no path can leave a worker running as a job's
+//! owner or a session as the extension's owner.
 
 use pgrx::pg_sys;
 
-use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
+use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc, with_pinned_search_path};
+use crate::pg::spi;
+
+/// Who runs an export, read once at its start.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The JWT subject (`export_system.current_user_id()`), if any.
+    pub user_id: Option<String>,
+    /// `current_user`: the database role that runs the export.
+    pub db_role: String,
+}
+
+impl Identity {
+    pub fn current() -> Identity {
+        let (user_id, db_role) = with_pinned_search_path(|| {
+            spi::read_two::<String, String>(
+                "reading the caller's identity",
+                // export_system.current_user_id()'s formula, inline: an
+                // operator granted export_query alone needs no other grant.
+                "SELECT COALESCE( \
+                   NULLIF(pg_catalog.current_setting('request.jwt.claim.sub', true), ''), \
+                   NULLIF(pg_catalog.current_setting('request.jwt.claims', true), '')::pg_catalog.jsonb \
+                     OPERATOR(pg_catalog.->>) 'sub')::pg_catalog.uuid::text, \
+                 current_user::text",
+                &[],
+            )
+        });
+        Identity {
+            user_id,
+            db_role: db_role.unwrap_or_default(),
+        }
+    }
+}
+
+/// The role that created the extension, and so owns its tables.
+fn extension_owner() -> pg_sys::Oid {
+    with_pinned_search_path(|| {
+        spi::read_one::<pg_sys::Oid>(
+            "looking up the extension's owner",
+            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'export_system'",
+            &[],
+        )
+    })
+    .expect("the extension is installed")
+}
+
+/// Run `work` as the extension's owner with search_path pinned, the way a
+/// SECURITY DEFINER function would; both are restored afterwards, on every
+/// exit. Every change to the extension's own tables (audit rows, jobs,
+/// stored files, preferences, the source) goes through here.
+pub fn as_extension_owner<R>(work: impl FnOnce() -> R) -> R {
+    let _owner = IdentityGuard::as_owner(extension_owner());
+    work()
+}
 
 pub struct IdentityGuard {
     /// The user id and security context to restore, when switched.

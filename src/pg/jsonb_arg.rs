@@ -29,6 +29,8 @@ impl ConfigJson {
 }
 
 impl FromDatum for ConfigJson {
+    /// # Safety
+    /// `datum` must be a jsonb datum (or null), as `FromDatum` requires.
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,
         is_null: bool,
@@ -52,12 +54,16 @@ impl FromDatum for ConfigJson {
     }
 }
 
+// SAFETY: `unbox_arg_unchecked` reads the argument as the jsonb that
+// `impl_sql_translatable!` below declares it to be, as pgrx's own jsonb does.
 unsafe impl<'fcx> ArgAbi<'fcx> for ConfigJson {
+    /// # Safety
+    /// `arg` must be this function's jsonb argument, as `ArgAbi` requires.
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         let index = arg.index();
         // SAFETY: pgrx calls this for a jsonb argument (see the SQL mapping below).
         unsafe { arg.unbox_arg_using_from_datum() }
-            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+            .unwrap_or_else(|| pgrx::error!("argument {index} must not be null"))
     }
 }
 

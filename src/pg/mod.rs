@@ -9,3 +9,4 @@ pub mod portal;
 pub mod spi;
 pub mod srf;
 pub mod transaction;
+pub mod worker_slots;

@@ -127,6 +127,12 @@ struct BudgetReceiver<'a> {
     stopped_early: bool,
 }
 
+/// The DestReceiver's `receiveSlot`: decode one row for `on_row`, in a
+/// row-sized memory context, and stop the fetch at the byte budget.
+///
+/// # Safety
+/// Called only by the executor, with the `BudgetReceiver` that `fetch`
+/// passed to `PortalRunFetch` and a slot of the portal's tuple descriptor.
 #[pg_guard]
 unsafe extern "C-unwind" fn receive_slot(
     slot: *mut pg_sys::TupleTableSlot,
@@ -171,6 +177,10 @@ unsafe extern "C-unwind" fn receive_slot(
     }
 }
 
+/// The DestReceiver's `rStartup`: nothing to prepare.
+///
+/// # Safety
+/// Called only by the executor; it touches none of its arguments.
 #[pg_guard]
 unsafe extern "C-unwind" fn receiver_startup(
     _receiver: *mut pg_sys::DestReceiver,
@@ -179,6 +189,11 @@ unsafe extern "C-unwind" fn receiver_startup(
 ) {
 }
 
+/// The DestReceiver's `rShutdown` and `rDestroy`: nothing to release (the
+/// receiver lives on `fetch`'s stack).
+///
+/// # Safety
+/// Called only by the executor; it touches none of its arguments.
 #[pg_guard]
 unsafe extern "C-unwind" fn receiver_noop(_receiver: *mut pg_sys::DestReceiver) {}
 

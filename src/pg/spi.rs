@@ -47,6 +47,15 @@ pub fn read_one<A: FromDatum + IntoDatum>(
     read_first(what, sql, args, |row| row.get_one::<A>()).flatten()
 }
 
+/// The first two columns of the first row.
+pub fn read_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+    what: &str,
+    sql: &str,
+    args: &[DatumWithOid],
+) -> (Option<A>, Option<B>) {
+    read_first(what, sql, args, |row| row.get_two::<A, B>()).unwrap_or((None, None))
+}
+
 /// The first three columns of the first row.
 pub fn read_three<A, B, C>(
     what: &str,

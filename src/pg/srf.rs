@@ -49,6 +49,11 @@ impl ShutdownHook {
     }
 }
 
+/// The ExprContext shutdown callback: the caller stopped reading.
+///
+/// # Safety
+/// Registered by `on_early_shutdown` with `arg` pointing at the leaked
+/// `Rc<RefCell<dyn EarlyStop>>`, and called at most once, by Postgres.
 #[pg_guard]
 unsafe extern "C-unwind" fn stopped_early(arg: pg_sys::Datum) {
     // SAFETY: `arg` points at the Rc leaked into the SRF's multi-call memory

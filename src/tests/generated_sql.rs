@@ -10,8 +10,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use crate::config::ExportConfig;
-    use crate::export::registry::Source;
-    use crate::export::source::generated_queries;
+    use crate::export::conversation_query::generated_queries;
+    use crate::source::Source;
     use crate::tests::sql_lint::unqualified_names;
 
     const EVERY_FIELD: &str = "

@@ -1,4 +1,5 @@
-//! The streaming export's audit row and early stop, inside Postgres.
+//! The streaming export's audit row and early stop, inside Postgres, read
+//! back through the export history as an operator would.
 
 use pgrx::prelude::*;
 
@@ -7,7 +8,7 @@ mod tests {
     use pgrx::prelude::*;
 
     fn audit_rows() -> i64 {
-        Spi::get_one("SELECT count(*) FROM export_system.export_logs")
+        Spi::get_one("SELECT (export_system.export_history('{}') ->> 'total')::int8")
             .unwrap()
             .unwrap()
     }
@@ -50,7 +51,8 @@ mod tests {
                 .unwrap();
         assert_eq!(rows, 0);
         let (count, size) = Spi::get_two::<i32, i64>(
-            "SELECT conversation_count, file_size FROM export_system.export_logs WHERE status = 'completed'",
+            "SELECT (e ->> 'conversation_count')::int4, (e ->> 'file_size')::int8 \
+             FROM jsonb_array_elements(export_system.export_history('{\"status\": \"completed\"}') -> 'exports') e",
         )
         .unwrap();
         assert_eq!((count, size), (Some(0), Some(0)));
@@ -69,7 +71,8 @@ mod tests {
             r#"{"messages":[{"role":"user","content":"Hi \"there\""},{"role":"assistant","content":"Hello"}]}"#
         );
         let (count, size) = Spi::get_two::<i32, i64>(
-            "SELECT conversation_count, file_size FROM export_system.export_logs",
+            "SELECT (e ->> 'conversation_count')::int4, (e ->> 'file_size')::int8 \
+             FROM jsonb_array_elements(export_system.export_history('{}') -> 'exports') e",
         )
         .unwrap();
         let expected: i64 = Spi::get_one(
@@ -86,9 +89,11 @@ mod tests {
         seed_two_conversations();
         // A LIMIT above a lazily evaluated SRF stops it after one row.
         Spi::run("SELECT export_system.export_conversations('{}') LIMIT 1").unwrap();
-        let (status, size) =
-            Spi::get_two::<String, i64>("SELECT status, file_size FROM export_system.export_logs")
-                .unwrap();
+        let (status, size) = Spi::get_two::<String, i64>(
+            "SELECT e ->> 'status', (e ->> 'file_size')::int8 \
+                 FROM jsonb_array_elements(export_system.export_history('{}') -> 'exports') e",
+        )
+        .unwrap();
         assert_eq!(status.as_deref(), Some("cancelled"));
         assert!(size.unwrap() > 0);
         assert_eq!(audit_rows(), 1);

@@ -10,13 +10,14 @@
 
 use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::audit::record::{Identity, as_log_owner};
 use crate::error::UserError;
-use crate::export::row_security;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::identity::Identity;
 use crate::pg::spi;
+use crate::source::row_security;
+use crate::store;
 
 /// What a column must be to hold a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +114,7 @@ const TURN_FIELDS: &[Field] = &[
 /// A column as the catalog names it, and its type.
 #[derive(Debug, Clone)]
 pub struct SourceColumn {
-    name: String,
+    pub(super) name: String,
     type_oid: pg_sys::Oid,
     /// pg_type.typcategory of the type, and of its element for an array.
     category: String,
@@ -166,7 +167,7 @@ pub enum Turns {
 pub struct Source {
     /// The conversations relation, qualified and quoted.
     pub conversations: String,
-    columns: Vec<(&'static str, SourceColumn)>,
+    pub(super) columns: Vec<(&'static str, SourceColumn)>,
     pub turns: Turns,
     /// The administrator allowed relations without Row Level Security.
     pub rls_opted_out: bool,
@@ -207,14 +208,7 @@ impl Source {
     /// extension's own state) and resolve it against the catalog.
     pub fn load() -> Source {
         check_installed_version();
-        let stored = as_log_owner(|| {
-            spi::read_three::<pg_sys::Oid, pg_sys::Oid, pgrx::JsonB>(
-                "reading the registered source",
-                "SELECT conversations::oid, turns::oid, columns FROM export_system.source",
-                &[],
-            )
-        });
-        let (Some(conversations), turns, Some(columns)) = stored else {
+        let Some(stored) = store::source::read() else {
             UserError {
                 code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 message: "no conversation source is registered".into(),
@@ -222,10 +216,16 @@ impl Source {
             }
             .raise()
         };
-        let rls_opted_out = columns.0.get("allow_without_rls") == Some(&Value::Bool(true));
+        let rls_opted_out = stored.columns.get("allow_without_rls") == Some(&Value::Bool(true));
         let jwt_caller = Identity::current().user_id.is_some();
-        resolve(conversations, turns, &columns.0, rls_opted_out, jwt_caller)
-            .unwrap_or_else(|e| e.raise())
+        resolve(
+            stored.conversations,
+            stored.turns,
+            &stored.columns,
+            rls_opted_out,
+            jwt_caller,
+        )
+        .unwrap_or_else(|e| e.raise())
     }
 }
 
@@ -268,7 +268,7 @@ fn columns_of(oid: pg_sys::Oid) -> Vec<SourceColumn> {
                     None,
                     &[oid.into()],
                 )
-                .unwrap_or_else(|e| panic!("reading the catalog failed: {e}"))
+                .unwrap_or_else(|e| spi::fail("reading the catalog", e))
                 .map(|row| {
                     let text = |ordinal| row.get::<String>(ordinal).ok().flatten().unwrap_or_default();
                     SourceColumn {
@@ -391,7 +391,7 @@ fn map_fields(
 
 /// Resolve a registration against the catalog; `jwt_caller`: the source is
 /// resolved for a signed-in user's export.
-fn resolve(
+pub(super) fn resolve(
     conversations_oid: pg_sys::Oid,
     turns_oid: Option<pg_sys::Oid>,
     mapping: &Value,
@@ -472,7 +472,7 @@ fn resolve(
 /// The SQL objects in this database must be the version this library is:
 /// after the library is upgraded, the extension is updated with ALTER
 /// EXTENSION, until then its tables are the old version's.
-fn check_installed_version() {
+pub(super) fn check_installed_version() {
     let installed = with_pinned_search_path(|| {
         spi::read_one::<String>(
             "reading the extension's version",
@@ -494,188 +494,4 @@ fn check_installed_version() {
         }
         .raise();
     }
-}
-
-/// Only superusers and the extension's owner may register a source.
-fn check_may_register() {
-    let allowed = with_pinned_search_path(|| {
-        spi::read_one::<bool>(
-            "checking who may register",
-            "SELECT r.rolsuper OR e.extowner = r.oid FROM pg_catalog.pg_roles r, pg_catalog.pg_extension e \
-             WHERE r.rolname = current_user AND e.extname = 'export_system'",
-            &[],
-        )
-    })
-    .unwrap_or(false);
-    if !allowed {
-        UserError {
-            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            message:
-                "only the extension's owner or a superuser may register the conversation source"
-                    .into(),
-            hint: "Ask the database administrator to run export_system.set_source().".into(),
-        }
-        .raise();
-    }
-}
-
-/// Register (or replace) the source; returns the registration as stored.
-pub fn set_source(
-    conversations: pg_sys::Oid,
-    turns: Option<pg_sys::Oid>,
-    columns: Value,
-    allow_without_rls: bool,
-) -> Value {
-    check_may_register();
-    let mapping = match columns {
-        Value::Null => json!({}),
-        Value::Object(_) => columns,
-        other => UserError::invalid_parameter(
-            format!("the source's columns must be a JSON object, got {other}"),
-            "For example '{\"conversations\": {\"title\": \"subject\"}, \"turns\": {\"content\": \"body\"}}'.",
-        )
-        .raise(),
-    };
-    if let Some(key) = mapping.as_object().and_then(|m| {
-        m.keys()
-            .find(|k| !matches!(k.as_str(), "conversations" | "turns"))
-    }) {
-        UserError::invalid_parameter(
-            format!("unknown key \"{key}\" in the source's columns"),
-            "Valid keys: conversations, turns.",
-        )
-        .raise();
-    }
-    let source = resolve(conversations, turns, &mapping, allow_without_rls, false)
-        .unwrap_or_else(|e| e.raise());
-    let mut stored = describe(&source);
-    stored["allow_without_rls"] = json!(allow_without_rls);
-    let resolved_columns = json!({
-        "conversations": stored["conversations"]["columns"].clone(),
-        "turns": stored["turns"].get("columns").cloned().unwrap_or(Value::Null),
-        "allow_without_rls": allow_without_rls,
-    });
-    as_log_owner(|| {
-        Spi::run_with_args(
-            "INSERT INTO export_system.source (conversations, turns, columns, registered_by) \
-             VALUES ($1::oid::regclass, $2::oid::regclass, $3, session_user) \
-             ON CONFLICT (singleton) DO UPDATE SET conversations = EXCLUDED.conversations, \
-               turns = EXCLUDED.turns, columns = EXCLUDED.columns, \
-               registered_by = EXCLUDED.registered_by, registered_at = now()",
-            &[
-                conversations.into(),
-                turns.into(),
-                pgrx::JsonB(resolved_columns).into(),
-            ],
-        )
-        .unwrap_or_else(|e| panic!("storing the source failed: {e}"))
-    });
-    stored
-}
-
-/// The registration as users see it (`get_source()`), or null.
-pub fn describe(source: &Source) -> Value {
-    let names = |columns: &[(&str, &SourceColumn)]| {
-        Value::Object(
-            columns
-                .iter()
-                .map(|(field, column)| (field.to_string(), json!(column.name)))
-                .collect(),
-        )
-    };
-    let mut conversation_columns: Vec<(&str, &SourceColumn)> =
-        source.columns.iter().map(|(f, c)| (*f, c)).collect();
-    let turns = match &source.turns {
-        Turns::Relation {
-            relation,
-            conversation_id,
-            turn_number,
-            role,
-            content,
-            token_count,
-            tool_calls,
-            tool_call_id,
-        } => {
-            let mut turn_columns = vec![
-                ("conversation_id", conversation_id),
-                ("turn_number", turn_number),
-                ("role", role),
-                ("content", content),
-            ];
-            turn_columns.extend(token_count.iter().map(|c| ("token_count", c)));
-            turn_columns.extend(tool_calls.iter().map(|c| ("tool_calls", c)));
-            turn_columns.extend(tool_call_id.iter().map(|c| ("tool_call_id", c)));
-            json!({"relation": relation, "columns": names(&turn_columns)})
-        }
-        Turns::Embedded { messages } => {
-            conversation_columns.push(("messages", messages));
-            json!(null)
-        }
-    };
-    json!({
-        "shape": if matches!(source.turns, Turns::Embedded { .. }) { "embedded" } else { "normalized" },
-        "conversations": {"relation": source.conversations, "columns": names(&conversation_columns)},
-        "turns": turns,
-        "allow_without_rls": source.rls_opted_out,
-    })
-}
-
-/// The current registration, or null when there is none.
-pub fn get_source() -> Value {
-    check_installed_version();
-    let registered = as_log_owner(|| {
-        spi::read_one::<bool>(
-            "looking for the registered source",
-            "SELECT EXISTS (SELECT FROM export_system.source)",
-            &[],
-        )
-    })
-    .unwrap_or(false);
-    if registered {
-        describe(&Source::load())
-    } else {
-        Value::Null
-    }
-}
-
-/// The note an audit row's config carries when the export read a source
-/// registered without Row Level Security.
-const WAIVER_NOTE: &str = "source_allow_without_rls";
-
-/// Mark an audit row's config when the administrator allowed a source
-/// without Row Level Security: every such export says so.
-pub fn note_in_audit(rls_opted_out: bool, config: &mut Value) {
-    if let Some(object) = config.as_object_mut() {
-        if rls_opted_out {
-            object.insert(WAIVER_NOTE.into(), json!(true));
-        } else {
-            object.remove(WAIVER_NOTE);
-        }
-    }
-}
-
-/// An audited config as the export was asked for (the audit's note taken
-/// out, so it parses as an export config again), and whether the note said
-/// the source waived Row Level Security.
-pub fn without_audit_note(audited: &Value) -> (Value, bool) {
-    let mut config = audited.clone();
-    let waived = config
-        .as_object_mut()
-        .and_then(|object| object.remove(WAIVER_NOTE))
-        == Some(json!(true));
-    (config, waived)
-}
-
-/// Whether the registered source (if any) waived Row Level Security; for a
-/// queued export, whose source is resolved only when its job runs.
-pub fn registered_without_rls() -> bool {
-    check_installed_version();
-    as_log_owner(|| {
-        spi::read_one::<bool>(
-            "reading the source's RLS waiver",
-            "SELECT (columns ->> 'allow_without_rls')::boolean FROM export_system.source",
-            &[],
-        )
-    })
-    .unwrap_or(false)
 }

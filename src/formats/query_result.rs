@@ -8,7 +8,8 @@ use pgrx::pg_sys;
 use crate::config::{Format, QueryExportConfig};
 use crate::formats::csv_records::CsvRecords;
 use crate::formats::markdown_escape::escape_table_cell;
-use crate::formats::{Rows, StoredJson, escape_line_separators};
+use crate::formats::{Rows, escape_line_separators};
+use crate::model::StoredJson;
 
 /// How a column's text output becomes JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,12 +14,14 @@ use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 use serde_json::Value;
 
-use crate::audit::record::{Identity, refuse_on_a_standby};
+use crate::audit::record::refuse_on_a_standby;
 use crate::config::{Format, QueryExportConfig};
 use crate::error::{OrRaise, UserError};
-use crate::export::stream::{self, ExportDescription, RowProducer};
+use crate::export::stream::{self, RowProducer};
 use crate::formats::Rows;
-use crate::formats::table::{Column, JsonKind, TableWriter};
+use crate::formats::query_result::{Column, JsonKind, TableWriter};
+use crate::model::ExportDescription;
+use crate::pg::identity::Identity;
 use crate::pg::identity::IdentityGuard;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::pg::portal::{FetchBudget, PinnedPortal};

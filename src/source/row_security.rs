@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 
 use crate::error::UserError;
 use crate::pg::guc::with_pinned_search_path;
+use crate::pg::spi;
 
 /// A relation the registered one reads, as the catalog describes it.
 struct Reached {
@@ -80,7 +81,7 @@ fn reached(oid: pg_sys::Oid) -> Vec<Reached> {
         Spi::connect(|client| {
             client
                 .select(REACHED_SQL, None, &[oid.into()])
-                .unwrap_or_else(|e| panic!("reading the source's dependencies failed: {e}"))
+                .unwrap_or_else(|e| spi::fail("reading the source's dependencies", e))
                 .map(|row| {
                     let text = |ordinal| row.get::<String>(ordinal).ok().flatten();
                     let flag = |ordinal| row.get::<bool>(ordinal).ok().flatten().unwrap_or(false);
@@ -105,7 +106,7 @@ fn definer_functions(oid: pg_sys::Oid) -> Vec<(String, String)> {
         Spi::connect(|client| {
             client
                 .select(DEFINER_FUNCTIONS_SQL, None, &[oid.into()])
-                .unwrap_or_else(|e| panic!("reading the source's functions failed: {e}"))
+                .unwrap_or_else(|e| spi::fail("reading the source's functions", e))
                 .map(|row| {
                     let text = |ordinal| {
                         row.get::<String>(ordinal)

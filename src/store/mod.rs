@@ -1,0 +1,28 @@
+//! The one store of the extension's own tables — `export_logs`,
+//! `export_jobs`, `export_files`, `export_preferences` and `source`: the
+//! only code that runs SQL against them (long statements live in
+//! `sql/store/*.sql`). Writes run as the extension's owner with search_path
+//! pinned (`as_extension_owner`), the way a SECURITY DEFINER function would;
+//! reads that Row Level Security scopes to the caller (their history, their
+//! exports, their files) run as the caller, with search_path pinned.
+
+pub mod files;
+pub mod history;
+pub mod jobs;
+pub mod logs;
+pub mod preferences;
+pub mod source;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+
+use crate::pg::identity::as_extension_owner;
+use crate::pg::spi;
+
+/// Run a writing statement as the extension's owner; returns the rows it touched.
+fn write(what: &str, sql: &str, args: &[DatumWithOid]) -> usize {
+    as_extension_owner(|| {
+        Spi::connect_mut(|client| client.update(sql, None, args).map(|table| table.len()))
+            .unwrap_or_else(|error| spi::fail(what, error))
+    })
+}
