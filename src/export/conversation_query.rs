@@ -10,16 +10,56 @@ use crate::pg::spi;
 use crate::source::{Source, SourceColumn, Turns};
 use crate::sql_args::SqlArgs;
 
-/// The SELECT list: every field named, and cast to the type it is decoded
-/// as (checked once per query against the portal's tuple descriptor); a
-/// field the source lacks is NULL. Casts never fail on a stored value:
-/// integers are read as int8 (any integer column fits), scores as their
-/// decimal text (checked in Rust), jsonb as its text, so it reaches the file
-/// exactly as stored.
-fn select_list(source: &Source) -> String {
-    let conversation = |name: &str, sql_type: &str| {
-        format!("{} AS {name}", source.expression(name, "c", sql_type))
-    };
+/// One column of the export query: its name, the SQL that computes it, and
+/// the type it is cast to and decoded as.
+struct Column {
+    name: &'static str,
+    sql: String,
+    sql_type: &'static str,
+}
+
+impl Column {
+    fn new(name: &'static str, sql: String, sql_type: &'static str) -> Column {
+        Column {
+            name,
+            sql,
+            sql_type,
+        }
+    }
+
+    fn selected(&self) -> String {
+        format!("{} AS {}", self.sql, self.name)
+    }
+
+    fn null(&self) -> String {
+        format!("NULL::{} AS {}", self.sql_type, self.name)
+    }
+}
+
+/// Conversation fields that only metadata shows: read only when it is written.
+const METADATA_FIELDS: &[&str] = &[
+    "category",
+    "quality_score",
+    "quality_metrics",
+    "persona",
+    "emotion",
+    "topic",
+    "total_turns",
+    "token_count",
+    "parent_id",
+    "parent_type",
+    "review_history",
+    "created_at",
+    "updated_at",
+];
+
+/// The conversation's columns, each cast to the type it is decoded as
+/// (checked once per query against the portal's tuple descriptor); a field
+/// the source lacks, or the file does not show, is NULL. Casts never fail
+/// on a stored value: integers are read as int8 (any integer column fits),
+/// scores as their decimal text (checked in Rust), jsonb as its text, so it
+/// reaches the file exactly as stored.
+fn conversation_columns(source: &Source, with_metadata: bool) -> Vec<Column> {
     let id = source.require("id", "the source").sql("c");
     let label = source
         .column("conversation_id")
@@ -27,8 +67,8 @@ fn select_list(source: &Source) -> String {
             format!("{}::pg_catalog.text", c.sql("c"))
         });
     let mut columns = vec![
-        format!("{id}::pg_catalog.text AS id"),
-        format!("{label} AS conversation_id"),
+        Column::new("id", format!("{id}::pg_catalog.text"), "pg_catalog.text"),
+        Column::new("conversation_id", label, "pg_catalog.text"),
     ];
     for (name, sql_type) in [
         ("title", "pg_catalog.text"),
@@ -49,9 +89,29 @@ fn select_list(source: &Source) -> String {
         ("updated_at", "pg_catalog.timestamptz"),
         ("tools", "pg_catalog.text"),
     ] {
-        columns.push(conversation(name, sql_type));
+        let shown = with_metadata || !METADATA_FIELDS.contains(&name);
+        let sql = match source.column(name) {
+            Some(column) if shown => format!("{}::{sql_type}", column.sql("c")),
+            _ => format!("NULL::{sql_type}"),
+        };
+        columns.push(Column::new(name, sql, sql_type));
     }
-    columns.extend(match &source.turns {
+    let unreadable = match &source.turns {
+        Turns::Embedded { messages } => messages_unreadable(messages),
+        Turns::Relation { .. } => "false".into(),
+    };
+    columns.push(Column::new(
+        "messages_unreadable",
+        unreadable,
+        "pg_catalog.bool",
+    ));
+    columns
+}
+
+/// A turn's columns: of the turns relation `t`, or of the embedded message
+/// `t.message` at position `t.turn_number`.
+fn turn_columns(source: &Source) -> Vec<Column> {
+    match &source.turns {
         Turns::Relation {
             turn_number,
             role,
@@ -61,39 +121,50 @@ fn select_list(source: &Source) -> String {
             tool_call_id,
             ..
         } => {
-            let optional = |column: &Option<SourceColumn>, sql_type: &str, name: &str| {
-                column
-                    .as_ref()
-                    .map_or(format!("NULL::{sql_type} AS {name}"), |c| {
-                        format!("{}::{sql_type} AS {name}", c.sql("t"))
-                    })
+            let optional = |column: &Option<SourceColumn>, name, sql_type| {
+                let sql = column.as_ref().map_or(format!("NULL::{sql_type}"), |c| {
+                    format!("{}::{sql_type}", c.sql("t"))
+                });
+                Column::new(name, sql, sql_type)
             };
-            [
-                format!("{}::pg_catalog.int8 AS turn_number", turn_number.sql("t")),
-                format!("{}::pg_catalog.text AS turn_role", role.sql("t")),
-                format!("{}::pg_catalog.text AS turn_content", content.sql("t")),
-                optional(token_count, "pg_catalog.text", "turn_token_count"),
-                optional(tool_calls, "pg_catalog.text", "turn_tool_calls"),
-                optional(tool_call_id, "pg_catalog.text", "turn_tool_call_id"),
-                "false AS messages_unreadable".into(),
+            vec![
+                optional(&Some(turn_number.clone()), "turn_number", "pg_catalog.int8"),
+                optional(&Some(role.clone()), "turn_role", "pg_catalog.text"),
+                optional(&Some(content.clone()), "turn_content", "pg_catalog.text"),
+                optional(token_count, "turn_token_count", "pg_catalog.text"),
+                optional(tool_calls, "turn_tool_calls", "pg_catalog.text"),
+                optional(tool_call_id, "turn_tool_call_id", "pg_catalog.text"),
             ]
         }
-        Turns::Embedded { messages } => [
-            "t.turn_number::pg_catalog.int8 AS turn_number".into(),
-            "(t.message OPERATOR(pg_catalog.->>) 'role') AS turn_role".into(),
-            "(t.message OPERATOR(pg_catalog.->>) 'content') AS turn_content".into(),
-            // A JSON number's text, parsed in Rust: no numeric cast to overflow.
-            "CASE WHEN pg_catalog.jsonb_typeof(t.message OPERATOR(pg_catalog.->) 'token_count') \
-               OPERATOR(pg_catalog.=) 'number' \
-             THEN t.message OPERATOR(pg_catalog.->>) 'token_count' END AS turn_token_count"
-                .into(),
-            "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text AS turn_tool_calls"
-                .into(),
-            "(t.message OPERATOR(pg_catalog.->>) 'tool_call_id') AS turn_tool_call_id".into(),
-            format!("{} AS messages_unreadable", messages_unreadable(messages)),
-        ],
-    });
-    columns.join(", ")
+        Turns::Embedded { .. } => {
+            let text = |key: &str| format!("(t.message OPERATOR(pg_catalog.->>) '{key}')");
+            vec![
+                Column::new(
+                    "turn_number",
+                    "t.turn_number::pg_catalog.int8".into(),
+                    "pg_catalog.int8",
+                ),
+                Column::new("turn_role", text("role"), "pg_catalog.text"),
+                Column::new("turn_content", text("content"), "pg_catalog.text"),
+                // A JSON number's text, parsed in Rust: no numeric cast to overflow.
+                Column::new(
+                    "turn_token_count",
+                    format!(
+                        "CASE WHEN pg_catalog.jsonb_typeof(t.message OPERATOR(pg_catalog.->) 'token_count') \
+                           OPERATOR(pg_catalog.=) 'number' THEN {} END",
+                        text("token_count")
+                    ),
+                    "pg_catalog.text",
+                ),
+                Column::new(
+                    "turn_tool_calls",
+                    "(t.message OPERATOR(pg_catalog.->) 'tool_calls')::pg_catalog.text".into(),
+                    "pg_catalog.text",
+                ),
+                Column::new("turn_tool_call_id", text("tool_call_id"), "pg_catalog.text"),
+            ]
+        }
+    }
 }
 
 /// Whether a `json` messages column holds text that jsonb (and text) cannot:
@@ -119,11 +190,11 @@ fn turns_join(source: &Source) -> String {
             conversation_id,
             ..
         } => format!(
-            "LEFT JOIN {relation} t ON {} OPERATOR(pg_catalog.=) {id}",
+            "JOIN {relation} t ON {} OPERATOR(pg_catalog.=) {id}",
             conversation_id.sql("t")
         ),
         Turns::Embedded { messages } => format!(
-            "LEFT JOIN LATERAL pg_catalog.jsonb_array_elements({}) \
+            "JOIN LATERAL pg_catalog.jsonb_array_elements({}) \
              WITH ORDINALITY AS t(message, turn_number) ON true",
             messages_array(messages)
         ),
@@ -359,10 +430,18 @@ fn search_condition(search: &str, source: &Source, args: &mut SqlArgs) -> String
     }
 }
 
-/// The matching conversations in export order, with the `limit` applied.
-/// Ordering uses each type's default btree operator class, which
-/// search_path cannot change.
-fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> (String, String) {
+/// The matching conversations (`conversations`, with the `limit` applied)
+/// and the keys that put them in export order: `sort` then `id`, both in
+/// `direction`. Ordering uses each type's default btree operator class,
+/// which search_path cannot change.
+struct Selection {
+    conversations: String,
+    sort: String,
+    id: String,
+    direction: &'static str,
+}
+
+fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Selection {
     let conditions = conversation_conditions(config, source, args);
     let where_clause = if conditions.is_empty() {
         String::new()
@@ -383,30 +462,58 @@ fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> (Str
         _ => source.require(field, "sort.by").sql("c"),
     };
     let id = source.require("id", "the source").sql("c");
-    let order = format!("{sort} {direction} NULLS LAST, {id} {direction}");
     let limit = match config.limit {
         Some(limit) => format!("LIMIT {}::pg_catalog.int8", args.arg(limit)),
         None => String::new(),
     };
     let conversations = format!(
-        "SELECT c.* FROM {} c {where_clause} ORDER BY {order} {limit}",
+        "SELECT c.* FROM {} c {where_clause} ORDER BY {sort} {direction} NULLS LAST, {id} {direction} {limit}",
         source.conversations
     );
-    (conversations, order)
+    Selection {
+        conversations,
+        sort,
+        id,
+        direction,
+    }
 }
 
-/// The export query: matching conversations in sort order (ties broken by
-/// id), each followed by its turns in turn order.
+/// The export query: each matching conversation's row (`part` 0, its own
+/// columns, read once) followed by its turns' rows (`part` 1, the turn's
+/// columns and only the conversation's sort keys), in export order. A
+/// conversation's columns never repeat on its turns, so the work — sorting,
+/// spilling, decoding — grows with the bytes read, never with (conversation
+/// bytes × turns).
 pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
-    let (conversations, order) = selection(config, source, &mut args);
-    let turn_order = match &source.turns {
-        Turns::Relation { turn_number, .. } => turn_number.sql("t"),
-        Turns::Embedded { .. } => "t.turn_number".to_string(),
+    let selected = selection(config, source, &mut args);
+    let conversation = conversation_columns(source, config.include.metadata);
+    let turn = turn_columns(source);
+    let list = |columns: &[Column], shown: bool| {
+        columns
+            .iter()
+            .map(|c| if shown { c.selected() } else { c.null() })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    let keys = format!(
+        "{} AS order_key, {} AS order_id",
+        selected.sort, selected.id
+    );
+    let conversations = &selected.conversations;
+    let direction = selected.direction;
     let sql = format!(
-        "SELECT {} FROM ({conversations}) c {} ORDER BY {order}, {turn_order}",
-        select_list(source),
+        "SELECT export_rows.* FROM ( \
+           SELECT {keys}, 0 AS part, {}, {} FROM ({conversations}) c \
+           UNION ALL \
+           SELECT {keys}, 1 AS part, {}, {} FROM ({conversations}) c {} \
+         ) export_rows \
+         ORDER BY export_rows.order_key {direction} NULLS LAST, export_rows.order_id {direction}, \
+                  export_rows.part, export_rows.turn_number",
+        list(&conversation, true),
+        list(&turn, false),
+        list(&conversation, false),
+        list(&turn, true),
         turns_join(source)
     );
     (sql, args)
@@ -416,8 +523,11 @@ pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, S
 #[cfg(any(test, feature = "pg_test"))]
 pub fn generated_queries(config: &ExportConfig, source: &Source) -> Vec<String> {
     let mut args = SqlArgs::default();
-    let (conversations, _) = selection(config, source, &mut args);
-    vec![export_query(config, source).0, count_query(&conversations)]
+    let selected = selection(config, source, &mut args);
+    vec![
+        export_query(config, source).0,
+        count_query(&selected.conversations),
+    ]
 }
 
 fn count_query(conversations: &str) -> String {
@@ -427,7 +537,6 @@ fn count_query(conversations: &str) -> String {
 /// How many conversations the export holds, counted as the caller (under RLS).
 pub fn count_conversations(config: &ExportConfig, source: &Source) -> i64 {
     let mut args = SqlArgs::default();
-    let (conversations, _) = selection(config, source, &mut args);
-    let sql = count_query(&conversations);
+    let sql = count_query(&selection(config, source, &mut args).conversations);
     spi::read_one::<i64>("counting the export's conversations", &sql, &args.values).unwrap_or(0)
 }

@@ -75,6 +75,8 @@ fn present(text: &str) -> Option<StoredJson> {
 /// Where each column of the export query is, found by name and checked for
 /// its type once, when the portal opens.
 struct Layout {
+    /// 0: a conversation's own row; 1: one of its turns.
+    part: usize,
     id: usize,
     conversation_id: usize,
     title: usize,
@@ -121,6 +123,7 @@ impl Layout {
         let int8 = |name| portal.column_index(name, pg_sys::INT8OID);
         let timestamptz = |name| portal.column_index(name, pg_sys::TIMESTAMPTZOID);
         Layout {
+            part: portal.column_index("part", pg_sys::INT4OID),
             id: text("id"),
             conversation_id: text("conversation_id"),
             title: text("title"),
@@ -152,7 +155,8 @@ impl Layout {
         }
     }
 
-    fn conversation(&self, row: &Row, id: String) -> Conversation {
+    fn conversation(&self, row: &Row) -> Conversation {
+        let id = row.text(self.id).unwrap_or_default();
         let score = row
             .text(self.quality_score)
             .map(|text| quality_score(&text));
@@ -310,17 +314,19 @@ impl ConversationReader {
         }
         let pending = &mut self.pending;
         self.portal.fetch(self.budget, &mut |row| {
-            let id = row.text(layout.id).unwrap_or_default();
-            let mut started = false;
-            if pending.as_ref().is_none_or(|c| c.id != id) {
+            // A conversation's own row (part 0) comes first, then its turns'.
+            if row.int4(layout.part) == Some(0) {
                 out.extend(pending.take().map(|c| layout.complete(c)));
-                *pending = Some(layout.conversation(row, id));
-                started = true;
+                let conversation = layout.conversation(row);
+                let bytes = row_bytes(Some(&conversation), None);
+                *pending = Some(conversation);
+                return bytes;
             }
-            let conversation = pending.as_mut().expect("set above");
             let turn = layout.turn(row);
-            let bytes = row_bytes(started.then_some(&*conversation), turn.as_ref());
-            conversation.turns.extend(turn);
+            let bytes = row_bytes(None, turn.as_ref());
+            if let Some(conversation) = pending.as_mut() {
+                conversation.turns.extend(turn);
+            }
             bytes
         });
         if self.portal.is_exhausted() {

@@ -196,14 +196,6 @@ impl Source {
         })
     }
 
-    /// The field as an SQL expression of `alias`'s row, cast to `sql_type`; NULL when absent.
-    pub fn expression(&self, name: &str, alias: &str, sql_type: &str) -> String {
-        match self.column(name) {
-            Some(column) => format!("{}::{sql_type}", column.sql(alias)),
-            None => format!("NULL::{sql_type}"),
-        }
-    }
-
     /// Read the registration (with the owner's privileges: it is the
     /// extension's own state) and resolve it against the catalog.
     pub fn load() -> Source {
