@@ -18,6 +18,8 @@ static FILE_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(24 * 3600);
 static LOG_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 24 * 3600);
 static ASYNC_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(500);
 static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
+static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static JOB_TEMP_FILE_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(4 * 1024 * 1024);
 
 /// `preloading`: whether `shared_preload_libraries` is being processed; only
 /// then may server-start settings be defined (a backend that loads the
@@ -92,6 +94,26 @@ fn register_reloadable() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
+        c"export_system.job_timeout",
+        c"Longest run of one background export (0 = no limit).",
+        c"Workers have no client statement, so statement_timeout never applies to them.",
+        &JOB_TIMEOUT_S,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"export_system.job_temp_file_limit",
+        c"temp_file_limit of a background export's run (-1 = no limit).",
+        c"",
+        &JOB_TEMP_FILE_LIMIT_KB,
+        -1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
         c"export_system.async_threshold",
         c"Largest synchronous export, in conversations, for callers with a JWT identity (0 = no limit).",
         c"Larger exports must go through export_system.queue_export().",
@@ -138,6 +160,17 @@ pub fn file_ttl_seconds() -> i32 {
 
 pub fn log_retention_seconds() -> i32 {
     LOG_RETENTION_S.get()
+}
+
+/// None when background jobs may run as long as they need.
+pub fn job_timeout() -> Option<Duration> {
+    let seconds = JOB_TIMEOUT_S.get();
+    (seconds > 0).then(|| Duration::from_secs(seconds as u64))
+}
+
+/// In kB; -1 for no limit.
+pub fn job_temp_file_limit_kb() -> i32 {
+    JOB_TEMP_FILE_LIMIT_KB.get()
 }
 
 /// None when synchronous exports are not limited.

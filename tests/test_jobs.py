@@ -378,6 +378,57 @@ def test_worker_cleanup_follows_a_reloaded_interval(jobs_db, api):
     assert re.search(r"LOG:  export_system cleanup: [1-9]\d* export\(s\) expired", log)
 
 
+# --- a job's own limits: export_system.job_timeout and job_temp_file_limit ------------------
+
+@pytest.fixture
+def limits_db():
+    """A database without resident workers, whose source reads slowly (a
+    policy that sleeps a little per row)."""
+    name = create_database("jobs_limits")
+    with admin_connect(name) as conn:
+        conn.execute("CREATE POLICY slow ON public.conversations AS RESTRICTIVE "
+                     "USING (pg_catalog.pg_sleep(0.02) IS NOT NULL)")
+    yield name
+    with admin_connect(name) as conn:
+        for setting in ("export_system.job_timeout", "export_system.job_temp_file_limit", "work_mem"):
+            conn.execute(f"ALTER SYSTEM RESET {setting}")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def run_with_settings(dbname, settings, config):
+    with admin_connect(dbname) as conn:
+        for name, value in settings.items():
+            conn.execute(f"ALTER SYSTEM SET export_system.{name} = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)  # the reload reaches new workers at their start
+    api = Session(dbname)
+    export_id = queue(api, config, ALICE)
+    with admin_connect(dbname) as conn:
+        conn.execute("SELECT export_system.run_queued_exports()")
+    return wait_until_finished(api, export_id, ALICE)
+
+
+def test_a_job_past_its_timeout_fails_and_says_why(limits_db):
+    # Alice's ~80 conversations take about 1.6 s to read at 20 ms a row.
+    ended = run_with_settings(limits_db, {"job_timeout": "1s"}, {"scope": "all"})
+    assert ended["status"] == "failed"
+    assert "export_system.job_timeout (1 s)" in ended["error_message"]
+    assert "statement timeout" in ended["error_message"]
+    # Without the limit the same job completes.
+    assert run_with_settings(limits_db, {"job_timeout": "0"}, {"scope": "all"})["status"] == "completed"
+
+
+def test_a_job_that_spills_past_its_temp_file_limit_fails(limits_db):
+    # With a tiny work_mem the export's sort (hundreds of kB) spills to disk.
+    with admin_connect(limits_db) as conn:
+        conn.execute("ALTER SYSTEM SET work_mem = '64kB'")
+    config = {"scope": "all", "sort": {"by": "title"}}
+    ended = run_with_settings(limits_db, {"job_timeout": "0", "job_temp_file_limit": "64kB"}, config)
+    assert ended["status"] == "failed"
+    assert "temp_file_limit" in ended["error_message"]
+    assert run_with_settings(limits_db, {"job_temp_file_limit": "-1"}, config)["status"] == "completed"
+
+
 # --- hosts without preloaded workers: run_queued_exports() and pg_cron -----------------------
 
 @pytest.fixture(scope="module")

@@ -1013,3 +1013,29 @@ def test_a_standby_refuses_audited_exports_clearly(standby, sql):
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as raised:  # 25006
         on_standby(standby, sql, role=role)
     assert "primary" in raised.value.diag.message_hint
+
+
+# --- Work grows with the bytes read, never with conversation bytes x turns -------------------
+
+def test_a_large_conversation_value_is_read_once_not_once_per_turn(db):
+    """One tenant's conversation with a 1 MiB quality_metrics (it compresses
+    to a few KB) and 1,000 one-character turns: before, every turn row carried
+    the metrics, and service_role's CSV cost 1 GB of temp files. Now the
+    export fits a temp_file_limit of a few MB: the data itself."""
+    conversation = new_uuid()
+    with admin_connect(db) as conn:
+        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier, "
+                     "quality_metrics) VALUES (%s, %s, %s, 'Wide', 'approved', 'template', "
+                     "jsonb_build_object('notes', repeat('x', 1048576)))",
+                     (conversation, f"wide-{conversation}", BOB))
+        conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) "
+                     "SELECT %s, n, CASE n %% 2 WHEN 1 THEN 'user' ELSE 'assistant' END, 'x' "
+                     "FROM generate_series(1, 1000) n", (conversation,))
+    for config in ({"format": "csv", "scope": "all"}, {"format": "json", "scope": "all",
+                                                       "include_metadata": True}):
+        with psycopg.connect(dbname=db, user="postgres") as conn:
+            conn.execute("SET temp_file_limit = '8MB'")
+            conn.execute("SET work_mem = '64kB'")  # spill whatever is sorted
+            rows = conn.execute("SELECT export_system.export_conversations(%s)",
+                                (json.dumps(config),)).fetchall()
+        assert any(f"wide-{conversation}" in row[0] for row in rows)

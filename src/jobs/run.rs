@@ -18,6 +18,7 @@ use crate::export::pipeline::{self, ExportPipeline, Exporter};
 use crate::jobs::claim::{self, ClaimedJob};
 use crate::model::ExportStatus;
 use crate::pg::identity::IdentityGuard;
+use crate::pg::job_limits::JobLimits;
 use crate::pg::spi;
 use crate::pg::transaction::{self, Failure};
 use crate::settings;
@@ -202,6 +203,54 @@ pub fn run(job: ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
     outcome
 }
 
+/// A failure past the job's time is the timeout's doing: say so.
+fn explain(failure: Failure, started: Instant) -> Failure {
+    match settings::job_timeout() {
+        Some(timeout) if started.elapsed() >= timeout => Failure {
+            message: format!(
+                "the export ran longer than export_system.job_timeout ({} s) and was stopped: {}",
+                timeout.as_secs(),
+                failure.message
+            ),
+        },
+        _ => failure,
+    }
+}
+
+/// Open the job's query and run it batch by batch under its limits — the
+/// owner's identity, export_system.job_timeout and job_temp_file_limit —
+/// which all end when this returns. Returns the run, once opened, and how
+/// it ended.
+fn run_under_limits(
+    job: &ClaimedJob,
+    should_stop: impl Fn() -> bool,
+) -> (Option<JobRun>, Result<Outcome, Failure>) {
+    let started = Instant::now();
+    let _limits = JobLimits::enter(settings::job_timeout(), settings::job_temp_file_limit_kb());
+    let mut identity = None;
+    let opened = transaction::run(|| {
+        identity = Some(enter_job_identity(&job.db_role, &job.jwt_claims));
+        JobRun::open(job)
+    });
+    let mut run = match opened {
+        Ok(run) => run,
+        Err(failure) => return (None, Err(explain(failure, started))),
+    };
+    let _identity = identity.expect("entered with the open transaction");
+    let ended = loop {
+        if should_stop() {
+            break Ok(Outcome::Interrupted);
+        }
+        match transaction::run(|| (!run.is_cancelled()).then(|| run.step())) {
+            Ok(Some(true)) => break Ok(Outcome::Completed),
+            Ok(Some(false)) => continue,
+            Ok(None) => break Ok(Outcome::Cancelled),
+            Err(failure) => break Err(explain(failure, started)),
+        }
+    };
+    (Some(run), ended)
+}
+
 fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
     if job.attempts > MAX_ATTEMPTS {
         let failure = Failure {
@@ -210,39 +259,11 @@ fn run_claimed(job: &ClaimedJob, should_stop: impl Fn() -> bool) -> Outcome {
         record_end(&job.export_id, None, Some(&failure));
         return Outcome::Failed;
     }
-    let mut identity = None;
-    let opened = transaction::run(|| {
-        identity = Some(enter_job_identity(&job.db_role, &job.jwt_claims));
-        JobRun::open(job)
-    });
-    let mut run = match opened {
-        Ok(run) => run,
-        Err(failure) => {
-            drop(identity); // record the failure as the worker, not as the owner
-            record_end(&job.export_id, None, Some(&failure));
-            return Outcome::Failed;
-        }
-    };
-    let ended = {
-        // The owner's identity lasts exactly as long as this block.
-        let _identity = identity.expect("entered with the open transaction");
-        loop {
-            if should_stop() {
-                break Ok(Outcome::Interrupted);
-            }
-            match transaction::run(|| {
-                if run.is_cancelled() {
-                    None
-                } else {
-                    Some(run.step())
-                }
-            }) {
-                Ok(Some(true)) => break Ok(Outcome::Completed),
-                Ok(Some(false)) => continue,
-                Ok(None) => break Ok(Outcome::Cancelled),
-                Err(failure) => break Err(failure),
-            }
-        }
+    let (run, ended) = run_under_limits(job, should_stop);
+    let Some(mut run) = run else {
+        // Recorded as the worker, not as the owner.
+        record_end(&job.export_id, None, ended.err().as_ref());
+        return Outcome::Failed;
     };
     let outcome = match ended {
         Ok(outcome) => outcome,

@@ -29,6 +29,26 @@ pub fn set_guc(name: &str, value: &str, action: pg_sys::GucAction::Type) {
     }
 }
 
+/// Set a superuser-only GUC (temp_file_limit) for this session, as the
+/// server's own configuration would: for a background worker's job limits.
+pub fn set_guc_as_superuser(name: &str, value: &str) {
+    let name = CString::new(name).expect("GUC names have no NUL");
+    let value = CString::new(value).expect("GUC values have no NUL");
+    // SAFETY: as in `set_guc`; PGC_SUSET is the context a superuser's SET has.
+    unsafe {
+        pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pg_sys::GucContext::PGC_SUSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SET,
+            true,
+            0,
+            false,
+        );
+    }
+}
+
 /// Run `body` with search_path pinned to `PINNED_SEARCH_PATH`, restored
 /// afterwards (by Postgres itself if `body` raises an error).
 pub fn with_pinned_search_path<R>(body: impl FnOnce() -> R) -> R {

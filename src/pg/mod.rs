@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod guc;
 pub mod identity;
+pub mod job_limits;
 pub mod jsonb_arg;
 pub mod portal;
 pub mod spi;
