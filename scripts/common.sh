@@ -20,7 +20,7 @@ PGRX_VERSION=0.18.1
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$REPO_ROOT/.venv
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m[%s] ==> %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
 # check_pg_major MAJOR: succeeds for a supported major, else says which are.
 check_pg_major() {

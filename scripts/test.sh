@@ -62,7 +62,7 @@ test_major() {
         "export_system.poll_interval = '2s'" \
         "${cron[@]}" \
         "max_worker_processes = 32"
-    trap 'stop_cluster "$data_dir"' EXIT
+    trap "stop_cluster '$data_dir'" EXIT
     create_supabase_roles
 
     log "$server: SQL-level tests"
