@@ -399,7 +399,7 @@ def skip_without_pg_cron():
     """pg_cron is preloaded where it exists: Debian packages it for PostgreSQL 15 only."""
     with admin_connect("postgres") as conn:
         server = conn.execute("SHOW server_version").fetchone()[0]
-        if not conn.execute("SELECT FROM pg_available_extensions WHERE name = 'pg_cron'").fetchone():
+        if not conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_cron'").fetchone()[0]:
             pytest.skip(f"pg_cron is not installed for PostgreSQL {server} (Debian packages it for 15 only)")
 
 
