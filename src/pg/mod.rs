@@ -11,3 +11,8 @@ pub mod spi;
 pub mod srf;
 pub mod transaction;
 pub mod worker_slots;
+
+#[cfg(not(any(feature = "pg15", feature = "pg16", feature = "pg17", feature = "pg18")))]
+compile_error!(
+    "export_system supports PostgreSQL 15, 16, 17 and 18: build with one of the features pg15, pg16, pg17, pg18"
+);

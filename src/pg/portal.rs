@@ -114,6 +114,28 @@ impl Row<'_> {
     }
 }
 
+/// The attributes (columns) of a tuple descriptor.
+///
+/// # Safety
+/// `tupdesc` is a valid tuple descriptor that outlives `'a` unchanged.
+unsafe fn attributes<'a>(tupdesc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    // SAFETY: the caller's; `natts` attributes follow in the descriptor's
+    // own allocation, at a place that depends on the major.
+    unsafe {
+        let natts = (*tupdesc).natts as usize;
+        #[cfg(not(feature = "pg18"))]
+        let first = (*tupdesc).attrs.as_ptr();
+        // PostgreSQL 18 stores `natts` CompactAttributes first, then the attributes.
+        #[cfg(feature = "pg18")]
+        let first = (*tupdesc)
+            .compact_attrs
+            .as_ptr()
+            .add(natts)
+            .cast::<pg_sys::FormData_pg_attribute>();
+        std::slice::from_raw_parts(first, natts)
+    }
+}
+
 /// Our DestReceiver: `base` first, so a `*mut DestReceiver` is a `*mut BudgetReceiver`.
 #[repr(C)]
 struct BudgetReceiver<'a> {
@@ -149,9 +171,7 @@ unsafe extern "C-unwind" fn receive_slot(
         // The row must have the shape checked at open, column by column,
         // before any of its datums is converted.
         let same_shape = natts == receiver.columns.len()
-            && (*tupdesc)
-                .attrs
-                .as_slice(natts)
+            && attributes(tupdesc)
                 .iter()
                 .zip(receiver.columns)
                 .all(|(attribute, column)| attribute.atttypid == column.type_oid);
@@ -241,10 +261,7 @@ impl PinnedPortal {
         let columns = unsafe {
             let data = portal.as_ptr();
             (*data).visible = false;
-            let tupdesc = (*data).tupDesc;
-            (*tupdesc)
-                .attrs
-                .as_slice((*tupdesc).natts as usize)
+            attributes((*data).tupDesc)
                 .iter()
                 .map(|attribute| Column {
                     name: CStr::from_ptr(attribute.attname.data.as_ptr())
