@@ -58,6 +58,18 @@ TARGET_FLOOR_RATIO = 2.0
 TARGET_MEMORY_MIB = 64
 TARGET_SCALING = 1.25  # time per conversation, largest size over the next one
 
+# Targets against the bare-query floor (issue 19): export config -> the most
+# its time may be over COPY of just the data the file needs.
+BARE_FLOOR_TARGETS = {
+    "jsonl (openai, no metadata)": ('{"format": "jsonl"}', 1.2),
+    "csv, no metadata": ('{"format": "csv", "include_metadata": false}', 1.5),
+    "markdown, no metadata": ('{"format": "markdown", "include_metadata": false}', 1.5),
+    "json, no metadata": ('{"format": "json", "include_metadata": false}', 1.5),
+    "csv, default metadata": ('{"format": "csv"}', 1.8),
+    "markdown, default metadata": ('{"format": "markdown"}', 1.8),
+    "json, default metadata": ('{"format": "json"}', 1.8),
+}
+
 
 def log(message):
     print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
@@ -373,6 +385,48 @@ def measure_size(dbname, conversations, repeats, work):
         f["time_vs_copy_to_client"] = round(f["seconds"] / figures["copy_to_client"]["seconds"], 2)
     return {"baseline_backend_anon_mib": round(baseline_kb / 1024, 1), "repeats": repeats,
             "methods": figures, "checks": checks}
+
+
+def measure_bare_floor(dbname, work, repeats=3):
+    """Each export of BARE_FLOOR_TARGETS against COPY of the bare query, both
+    through psql into a file, interleaved, median of `repeats`; as superuser
+    and as bench_user1 under RLS (the floor then runs as that user too)."""
+    floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
+    out = {}
+    for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
+        runs = {"bare floor": (psql(dbname, floor_sql, work / f"{who}.floor", user=user, cursor=False),
+                               work / f"{who}.floor")}
+        for label, (config, _) in BARE_FLOOR_TARGETS.items():
+            path = work / f"{who}.{len(runs)}"
+            sql = f"SELECT export_system.export_conversations('{config}'::jsonb)"
+            runs[label] = (psql(dbname, sql, path, user=user), path)
+        samples = {label: [] for label in runs}
+        for repeat in range(repeats):
+            for label, (command, path) in runs.items():
+                _, (result,) = run_psql(dbname, [(label, command, path)])
+                samples[label].append(result["seconds"])
+                log(f"bare floor, {who}, run {repeat + 1}/{repeats}: {label:<28} {result['seconds']:7.3f} s")
+        for _, path in runs.values():
+            path.unlink(missing_ok=True)
+        floor = statistics.median(samples["bare floor"])
+        rows = []
+        for label, (config, target) in BARE_FLOOR_TARGETS.items():
+            seconds = statistics.median(samples[label])
+            ratio = round(seconds / floor, 2)
+            rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
+                         "ratio": ratio, "target": target, "pass": ratio <= target})
+        out[who] = {"floor_s": round(floor, 3), "runs": rows}
+    return {"dataset": dbname, "repeats": repeats, **out}
+
+
+def print_bare_floor(bare):
+    print(f"\nAgainst the bare-query floor ({bare['dataset']}, median of {bare['repeats']} interleaved runs):")
+    for who in ("superuser", "rls_user"):
+        print(f"  as {who}: bare floor {bare[who]['floor_s']} s")
+        for row in bare[who]["runs"]:
+            verdict = "PASS" if row["pass"] else "MISS"
+            print(f"    {row['export']:<28} {row['seconds']:8.3f} s  {row['ratio']:5.2f}x  "
+                  f"(target <= {row['target']}x)  {verdict}")
 
 
 def expected_ids(dbname, user):
@@ -719,6 +773,7 @@ def main():
         result = measure_size(dbname, n, repeats, work)
         result["dataset"] = dataset
         report["results"][size_label(n)] = result
+    report["bare_floor"] = measure_bare_floor(f"bench_{size_label(sizes[-1])}", work)
     report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
     report["large_values"] = measure_large_values()
     report["targets"] = evaluate_targets(sizes, report["results"])
@@ -736,6 +791,7 @@ def main():
 
     print_report(report)
     print_large_values(report["large_values"])
+    print_bare_floor(report["bare_floor"])
     m = report["machine"]
     print(f"\nmachine: {m['cpus']} CPUs, {m['cpu_model']}, {m['memory_gib']} GiB; {m['postgres'].split(',')[0]}; "
           f"load average {report['load_average_start']} -> {report['load_average_end']}")

@@ -31,7 +31,7 @@ else
 fi
 # The library is preloaded, as in production, so the whole run uses the build
 # installed at its start even if the extension is reinstalled meanwhile; no
-# background workers. async_threshold = 0 lets API users (JWT identity) export
+# background workers. async_threshold = 0 and rate_limit = 0 let API users (JWT identity) export
 # more than 500 conversations in one call, for the concurrency runs.
 # shared_buffers holds the 100k dataset (about 600 MB), as on a server sized
 # for its data; everything else is Postgres's default.
@@ -39,6 +39,7 @@ start_cluster "$DATA_DIR" \
     "shared_preload_libraries = 'export_system'" \
     "export_system.workers = 0" \
     "export_system.async_threshold = 0" \
+    "export_system.rate_limit = 0" \
     "shared_buffers = '1GB'"
 trap 'stop_cluster "$DATA_DIR"; rm -rf "$WORK_DIR"' EXIT
 create_supabase_roles
