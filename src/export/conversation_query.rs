@@ -180,22 +180,24 @@ fn messages_unreadable(messages: &SourceColumn) -> String {
     )
 }
 
-/// The turns of conversation `c`, as `t`: the turns relation, or the
-/// embedded messages array with its positions as turn numbers.
-fn turns_join(source: &Source) -> String {
+/// The turns of conversation `c`, as `t`, in turn order: the turns
+/// relation (read through its (conversation, turn number) index when it has
+/// one), or the embedded messages array with its positions as turn numbers.
+fn turns_of_conversation(source: &Source) -> String {
     let id = source.require("id", "the source").sql("c");
     match &source.turns {
         Turns::Relation {
             relation,
             conversation_id,
+            turn_number,
             ..
         } => format!(
-            "JOIN {relation} t ON {} OPERATOR(pg_catalog.=) {id}",
-            conversation_id.sql("t")
+            "FROM {relation} t WHERE {} OPERATOR(pg_catalog.=) {id} ORDER BY {}",
+            conversation_id.sql("t"),
+            turn_number.sql("t")
         ),
         Turns::Embedded { messages } => format!(
-            "JOIN LATERAL pg_catalog.jsonb_array_elements({}) \
-             WITH ORDINALITY AS t(message, turn_number) ON true",
+            "FROM pg_catalog.jsonb_array_elements({}) WITH ORDINALITY AS t(message, turn_number)",
             messages_array(messages)
         ),
     }
@@ -480,10 +482,12 @@ fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Sele
 
 /// The export query: each matching conversation's row (`part` 0, its own
 /// columns, read once) followed by its turns' rows (`part` 1, the turn's
-/// columns and only the conversation's sort keys), in export order. A
-/// conversation's columns never repeat on its turns, so the work — sorting,
-/// spilling, decoding — grows with the bytes read, never with (conversation
-/// bytes × turns).
+/// columns only), in export order. A conversation's columns never repeat
+/// on its turns, so the work — sorting, decoding — grows with the bytes
+/// read, never with (conversation bytes × turns). The conversations are
+/// read in order and each one's rows are made beside it (LATERAL), so the
+/// final ORDER BY only orders the rows within a conversation: the first
+/// rows stream out at once, with no sort of the whole export.
 pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
     let selected = selection(config, source, &mut args);
@@ -496,25 +500,26 @@ pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, S
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let keys = format!(
-        "{} AS order_key, {} AS order_id",
-        selected.sort, selected.id
-    );
-    let conversations = &selected.conversations;
-    let direction = selected.direction;
+    let Selection {
+        conversations,
+        sort,
+        id,
+        direction,
+    } = selected;
     let sql = format!(
-        "SELECT export_rows.* FROM ( \
-           SELECT {keys}, 0 AS part, {}, {} FROM ({conversations}) c \
+        "SELECT {sort} AS order_key, {id} AS order_id, export_rows.* FROM ({conversations}) c \
+         CROSS JOIN LATERAL ( \
+           SELECT 0 AS part, {}, {} \
            UNION ALL \
-           SELECT {keys}, 1 AS part, {}, {} FROM ({conversations}) c {} \
+           (SELECT 1 AS part, {}, {} {}) \
          ) export_rows \
-         ORDER BY export_rows.order_key {direction} NULLS LAST, export_rows.order_id {direction}, \
+         ORDER BY {sort} {direction} NULLS LAST, {id} {direction}, \
                   export_rows.part, export_rows.turn_number",
         list(&conversation, true),
         list(&turn, false),
         list(&conversation, false),
         list(&turn, true),
-        turns_join(source)
+        turns_of_conversation(source)
     );
     (sql, args)
 }
