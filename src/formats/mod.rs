@@ -15,6 +15,7 @@ mod csv;
 pub mod csv_records;
 pub mod file_name;
 mod json;
+mod json_writer;
 mod jsonl;
 mod markdown;
 pub mod markdown_escape;
@@ -119,10 +120,10 @@ pub fn exported_content(content: &str, full: bool) -> Cow<'_, str> {
 /// Serialize compactly, with U+2028/U+2029 escaped: JSON allows them raw, but
 /// JavaScript tooling and line-oriented readers treat them as line breaks.
 pub fn json_line<T: serde::Serialize>(value: &T) -> String {
-    let text = serde_json::to_string(value).expect("serializing export JSON cannot fail");
-    escape_line_separators(text)
+    json_writer::to_json_text("", value, false, 0)
 }
 
+/// `escape_line_separators` for JSON text built by hand (query results).
 pub fn escape_line_separators(text: String) -> String {
     // Both are E2 80 A8/A9 in UTF-8: one vectorised pass over the bytes for
     // E2 (common in text: dashes, curly quotes) and a look at the next two.
