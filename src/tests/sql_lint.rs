@@ -8,7 +8,7 @@
 /// Keywords that may stand before `(` without being a function call.
 const PAREN_KEYWORDS: &[&str] = &[
     "exists", "coalesce", "array", "row", "select", "where", "and", "or", "not", "on", "from",
-    "join", "lateral", "then", "else", "when", "by", "case",
+    "join", "lateral", "then", "else", "when", "by", "case", "over",
 ];
 
 /// Sugar whose expansion names `=`, `<`, `~~` and friends unqualified.
