@@ -146,7 +146,12 @@ impl ExportFormat for Csv {
         });
     }
 
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        _token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         // The conversation's cells are the same in each of its records: made
         // (and guarded) once, not once per turn.
         let shared: Vec<Option<Cow<str>>> = self

@@ -76,7 +76,12 @@ impl Markdown {
 }
 
 impl ExportFormat for Markdown {
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        _token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         if self.written > 0 {
             rows.push_back("---".into());
             rows.push_back(String::new());
