@@ -90,3 +90,43 @@ pub fn count(tokenizer: Tokenizer, tools: &StoredJson) -> u64 {
         .sum();
     (functions + FUNCTIONS_END).max(0) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::training_example::{ExampleMessage, TrainingExample};
+    use crate::training::message_tokens::example_tokens;
+
+    /// The cookbook's own example, whose counts OpenAI's API confirmed:
+    /// 101 prompt tokens on gpt-4o, 105 on gpt-4.
+    #[test]
+    fn the_cookbook_example_counts_as_the_api_did() {
+        let tools = StoredJson::from_jsonb_text(
+            r#"[{"type": "function", "function": {"name": "get_current_weather",
+                "description": "Get the current weather in a given location",
+                "parameters": {"type": "object", "properties": {
+                    "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                    "unit": {"type": "string", "description": "The unit of temperature to return",
+                             "enum": ["celsius", "fahrenheit"]}},
+                "required": ["location"]}}}]"#,
+        );
+        let message = |role: &str, content: &str| ExampleMessage {
+            role: role.into(),
+            content: Some(content.into()),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        };
+        let example = TrainingExample {
+            messages: vec![
+                message(
+                    "system",
+                    "You are a helpful assistant that can answer to questions about the weather.",
+                ),
+                message("user", "What's the weather like in San Francisco?"),
+            ],
+            tools: Some(&tools),
+        };
+        assert_eq!(example_tokens(Tokenizer::O200kBase, &example), 101);
+        assert_eq!(example_tokens(Tokenizer::Cl100kBase, &example), 105);
+    }
+}
