@@ -34,7 +34,8 @@ impl Markdown {
         }
     }
 
-    fn metadata(&self, conversation: &Conversation, rows: &mut Rows) {
+    /// `token_count` is the example's count, when counted.
+    fn metadata(&self, conversation: &Conversation, token_count: Option<u64>, rows: &mut Rows) {
         let c = conversation;
         let include = &self.include;
         let mut bullet = |label: &str, value: &str| {
@@ -72,6 +73,9 @@ impl Markdown {
         if include.approval_history {
             bullet("Review History", &c.review_history.to_string());
         }
+        if let Some(tokens) = token_count.filter(|_| include.token_count) {
+            bullet("Token Count", &tokens.to_string());
+        }
     }
 }
 
@@ -79,7 +83,7 @@ impl ExportFormat for Markdown {
     fn conversation(
         &mut self,
         conversation: &Conversation,
-        _token_count: Option<u64>,
+        token_count: Option<u64>,
         rows: &mut Rows,
     ) -> Result<(), Skip> {
         if self.written > 0 {
@@ -92,7 +96,7 @@ impl ExportFormat for Markdown {
         rows.push_back(String::new());
         if self.include.metadata {
             rows.push_back("**Metadata:**".into());
-            self.metadata(conversation, rows);
+            self.metadata(conversation, token_count, rows);
             rows.push_back(String::new());
         }
         rows.push_back("## Conversation".into());
