@@ -111,7 +111,7 @@ impl Exporter {
             }
             .raise();
         }
-        format!("not a valid {target} example: {}", skip.0)
+        skip.0.to_string()
     }
 
     /// Why an example over `max_tokens` is skipped; in strict mode, the error.
@@ -174,9 +174,10 @@ impl Exporter {
             ));
         }
         pgrx::notice!(
-            "export {} skipped {} conversation(s): {}",
+            "export {} skipped {} conversation(s) as {} examples: {}",
             export_id,
             self.skipped_count,
+            self.config.target.as_str(),
             named.join(", ")
         );
     }
