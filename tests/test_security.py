@@ -990,6 +990,7 @@ def test_a_standby_serves_reads(standby):
     assert on_standby(standby, "SELECT pg_is_in_recovery()") == [(True,)]
     assert on_standby(standby, "SELECT export_system.get_source() ->> 'shape'") == [("normalized",)]
     assert len(on_standby(standby, "SELECT export_system.preview_export('{}')")) >= 1
+    assert on_standby(standby, "SELECT export_system.training_report('{\"max_tokens\": 300}')")[0][0]["examples"] > 0
     counts = on_standby(standby, "SELECT export_system.scope_counts('{}')")[0][0]
     assert counts["approved"] > 0
     assert on_standby(standby, "SELECT export_system.export_file_info('{}')")[0][0]["conversation_count"] > 0
