@@ -180,22 +180,24 @@ fn messages_unreadable(messages: &SourceColumn) -> String {
     )
 }
 
-/// The turns of conversation `c`, as `t`: the turns relation, or the
-/// embedded messages array with its positions as turn numbers.
-fn turns_join(source: &Source) -> String {
+/// The turns of conversation `c`, as `t`, in turn order: the turns
+/// relation (read through its (conversation, turn number) index when it has
+/// one), or the embedded messages array with its positions as turn numbers.
+fn turns_of_conversation(source: &Source) -> String {
     let id = source.require("id", "the source").sql("c");
     match &source.turns {
         Turns::Relation {
             relation,
             conversation_id,
+            turn_number,
             ..
         } => format!(
-            "JOIN {relation} t ON {} OPERATOR(pg_catalog.=) {id}",
-            conversation_id.sql("t")
+            "FROM {relation} t WHERE {} OPERATOR(pg_catalog.=) {id} ORDER BY {}",
+            conversation_id.sql("t"),
+            turn_number.sql("t")
         ),
         Turns::Embedded { messages } => format!(
-            "JOIN LATERAL pg_catalog.jsonb_array_elements({}) \
-             WITH ORDINALITY AS t(message, turn_number) ON true",
+            "FROM pg_catalog.jsonb_array_elements({}) WITH ORDINALITY AS t(message, turn_number)",
             messages_array(messages)
         ),
     }
@@ -430,15 +432,42 @@ fn search_condition(search: &str, source: &Source, args: &mut SqlArgs) -> String
     }
 }
 
-/// The matching conversations (`conversations`, with the `limit` applied)
-/// and the keys that put them in export order: `sort` then `id`, both in
-/// `direction`. Ordering uses each type's default btree operator class,
-/// which search_path cannot change.
+/// The matching conversations, in export order (`sort` then `id`, both in
+/// the configured direction), with the `limit` applied. Ordering uses each
+/// type's default btree operator class, which search_path cannot change.
 struct Selection {
-    conversations: String,
-    sort: String,
-    id: String,
-    direction: &'static str,
+    relation: String,
+    where_clause: String,
+    order: String,
+    limit: String,
+}
+
+impl Selection {
+    /// The conversations as a subquery.
+    fn conversations(&self) -> String {
+        let Selection {
+            relation,
+            where_clause,
+            order,
+            limit,
+        } = self;
+        format!("SELECT c.* FROM {relation} c {where_clause} ORDER BY {order} {limit}")
+    }
+
+    /// The conversations with `export_position`, their place in export
+    /// order from 1, which the reader checks as it reads.
+    fn numbered_conversations(&self) -> String {
+        let Selection {
+            relation,
+            where_clause,
+            order,
+            limit,
+        } = self;
+        format!(
+            "SELECT c.*, pg_catalog.row_number() OVER (ORDER BY {order}) AS export_position \
+             FROM {relation} c {where_clause} ORDER BY {order} {limit}"
+        )
+    }
 }
 
 fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Selection {
@@ -466,24 +495,28 @@ fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Sele
         Some(limit) => format!("LIMIT {}::pg_catalog.int8", args.arg(limit)),
         None => String::new(),
     };
-    let conversations = format!(
-        "SELECT c.* FROM {} c {where_clause} ORDER BY {sort} {direction} NULLS LAST, {id} {direction} {limit}",
-        source.conversations
-    );
     Selection {
-        conversations,
-        sort,
-        id,
-        direction,
+        relation: source.conversations.clone(),
+        where_clause,
+        order: format!("{sort} {direction} NULLS LAST, {id} {direction}"),
+        limit,
     }
 }
 
 /// The export query: each matching conversation's row (`part` 0, its own
 /// columns, read once) followed by its turns' rows (`part` 1, the turn's
-/// columns and only the conversation's sort keys), in export order. A
-/// conversation's columns never repeat on its turns, so the work — sorting,
-/// spilling, decoding — grows with the bytes read, never with (conversation
-/// bytes × turns).
+/// columns only), in export order. A conversation's columns never repeat
+/// on its turns, so the work grows with the bytes read, never with
+/// (conversation bytes × turns).
+///
+/// The conversations are read in export order and each one's rows are made
+/// beside it (LATERAL: a nested loop, the conversation outside), its own row
+/// first and then its turns in order (UNION ALL runs its branches in turn).
+/// So the rows stream out in file order with no sort at all: no sort of the
+/// whole export before the first row, and none per conversation either. No
+/// final ORDER BY promises that order, so the reader checks it on every row
+/// (`export_position` counts up by one, turn numbers never go down) and
+/// fails the export rather than write a file out of order.
 pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
     let selected = selection(config, source, &mut args);
@@ -496,25 +529,19 @@ pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, S
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let keys = format!(
-        "{} AS order_key, {} AS order_id",
-        selected.sort, selected.id
-    );
-    let conversations = &selected.conversations;
-    let direction = selected.direction;
     let sql = format!(
-        "SELECT export_rows.* FROM ( \
-           SELECT {keys}, 0 AS part, {}, {} FROM ({conversations}) c \
+        "SELECT c.export_position, export_rows.* FROM ({}) c \
+         CROSS JOIN LATERAL ( \
+           SELECT 0 AS part, {}, {} \
            UNION ALL \
-           SELECT {keys}, 1 AS part, {}, {} FROM ({conversations}) c {} \
-         ) export_rows \
-         ORDER BY export_rows.order_key {direction} NULLS LAST, export_rows.order_id {direction}, \
-                  export_rows.part, export_rows.turn_number",
+           (SELECT 1 AS part, {}, {} {}) \
+         ) export_rows",
+        selected.numbered_conversations(),
         list(&conversation, true),
         list(&turn, false),
         list(&conversation, false),
         list(&turn, true),
-        turns_join(source)
+        turns_of_conversation(source)
     );
     (sql, args)
 }
@@ -526,7 +553,7 @@ pub fn generated_queries(config: &ExportConfig, source: &Source) -> Vec<String> 
     let selected = selection(config, source, &mut args);
     vec![
         export_query(config, source).0,
-        count_query(&selected.conversations),
+        count_query(&selected.conversations()),
     ]
 }
 
@@ -537,6 +564,6 @@ fn count_query(conversations: &str) -> String {
 /// How many conversations the export holds, counted as the caller (under RLS).
 pub fn count_conversations(config: &ExportConfig, source: &Source) -> i64 {
     let mut args = SqlArgs::default();
-    let sql = count_query(&selection(config, source, &mut args).conversations);
+    let sql = count_query(&selection(config, source, &mut args).conversations());
     spi::read_one::<i64>("counting the export's conversations", &sql, &args.values).unwrap_or(0)
 }

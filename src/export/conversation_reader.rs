@@ -75,6 +75,8 @@ fn present(text: &str) -> Option<StoredJson> {
 /// Where each column of the export query is, found by name and checked for
 /// its type once, when the portal opens.
 struct Layout {
+    /// The conversation's place in export order, from 1.
+    export_position: usize,
     /// 0: a conversation's own row; 1: one of its turns.
     part: usize,
     id: usize,
@@ -123,6 +125,7 @@ impl Layout {
         let int8 = |name| portal.column_index(name, pg_sys::INT8OID);
         let timestamptz = |name| portal.column_index(name, pg_sys::TIMESTAMPTZOID);
         Layout {
+            export_position: int8("export_position"),
             part: portal.column_index("part", pg_sys::INT4OID),
             id: text("id"),
             conversation_id: text("conversation_id"),
@@ -254,12 +257,49 @@ fn row_bytes(conversation_started: Option<&Conversation>, turn: Option<&Turn>) -
         })
 }
 
+/// Where the rows read so far have got to in file order: the export query
+/// has no final ORDER BY (see `export_query`), so each row is checked
+/// against the last before it is used.
+#[derive(Default)]
+struct FileOrder {
+    /// The last conversation's `export_position` (0 before the first).
+    position: i64,
+    /// The last turn number read in that conversation.
+    turn_number: Option<i64>,
+}
+
+impl FileOrder {
+    fn conversation(&mut self, position: Option<i64>) {
+        self.check(position == Some(self.position + 1));
+        self.position += 1;
+        self.turn_number = None;
+    }
+
+    fn turn(&mut self, turn_number: Option<i64>) {
+        let Some(turn_number) = turn_number else {
+            return;
+        };
+        self.check(self.position > 0 && self.turn_number.is_none_or(|last| last <= turn_number));
+        self.turn_number = Some(turn_number);
+    }
+
+    fn check(&self, in_order: bool) {
+        if !in_order {
+            pgrx::error!(
+                "export_system: the export query returned rows out of file order after conversation {}",
+                self.position
+            );
+        }
+    }
+}
+
 /// The export query's portal, read batch by batch across calls.
 pub struct ConversationReader {
     portal: PinnedPortal,
     layout: Layout,
     /// The conversation whose turns may continue in the next batch.
     pending: Option<Conversation>,
+    order: FileOrder,
     budget: FetchBudget,
 }
 
@@ -288,6 +328,7 @@ impl ConversationReader {
             portal,
             layout,
             pending: None,
+            order: FileOrder::default(),
             budget: FetchBudget {
                 max_rows: BATCH_ROWS,
                 max_bytes: BATCH_BYTES,
@@ -313,9 +354,11 @@ impl ConversationReader {
             return;
         }
         let pending = &mut self.pending;
+        let order = &mut self.order;
         self.portal.fetch(self.budget, &mut |row| {
             // A conversation's own row (part 0) comes first, then its turns'.
             if row.int4(layout.part) == Some(0) {
+                order.conversation(row.int8(layout.export_position));
                 out.extend(pending.take().map(|c| layout.complete(c)));
                 let conversation = layout.conversation(row);
                 let bytes = row_bytes(Some(&conversation), None);
@@ -323,6 +366,7 @@ impl ConversationReader {
                 return bytes;
             }
             let turn = layout.turn(row);
+            order.turn(turn.as_ref().map(|t| t.turn_number));
             let bytes = row_bytes(None, turn.as_ref());
             if let Some(conversation) = pending.as_mut() {
                 conversation.turns.extend(turn);

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::json_writer::to_json_text;
 use super::{
-    ExportFormat, Metadata, Rows, Skip, StoredJson, escape_line_separators, exported_content,
-    insert_optional_metadata,
+    ExportFormat, Metadata, Rows, Skip, StoredJson, exported_content, insert_optional_metadata,
 };
 use crate::config::{ExportConfig, Include};
 use crate::model::Conversation;
@@ -46,12 +46,7 @@ impl Json {
     }
 
     fn to_text<T: Serialize>(&self, value: &T) -> String {
-        let text = if self.pretty {
-            serde_json::to_string_pretty(value)
-        } else {
-            serde_json::to_string(value)
-        };
-        escape_line_separators(text.expect("serializing export JSON cannot fail"))
+        to_json_text("", value, self.pretty, 0)
     }
 }
 
@@ -105,20 +100,6 @@ fn metadata(conversation: &Conversation, include: &Include, tokens: Option<u64>)
     metadata
 }
 
-/// Indent every line of `text` by `depth` levels of two spaces.
-fn indented(text: &str, depth: usize) -> String {
-    let indent = "  ".repeat(depth);
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for (index, line) in text.split('\n').enumerate() {
-        if index > 0 {
-            out.push('\n');
-        }
-        out.push_str(&indent);
-        out.push_str(line);
-    }
-    out
-}
-
 impl ExportFormat for Json {
     fn begin(&mut self, rows: &mut Rows) {
         let version = json!(SCHEMA_VERSION);
@@ -170,7 +151,6 @@ impl ExportFormat for Json {
                 })
                 .collect(),
         };
-        let text = self.to_text(&object);
 
         self.count += 1;
         self.total_turns += conversation.turns.len() as i64;
@@ -183,13 +163,15 @@ impl ExportFormat for Json {
         if self.pretty {
             // Held until the next conversation or the end shows whether a
             // comma follows it.
-            if let Some(previous) = self.held_conversation.take() {
-                rows.push_back(format!("{previous},"));
+            if let Some(mut previous) = self.held_conversation.take() {
+                previous.push(',');
+                rows.push_back(previous);
             }
-            self.held_conversation = Some(indented(&text, 2));
+            // An element of the root's `conversations` array: two levels deep.
+            self.held_conversation = Some(to_json_text("    ", &object, true, 2));
         } else {
             let separator = if self.count > 1 { "," } else { "" };
-            rows.push_back(format!("{separator}{text}"));
+            rows.push_back(to_json_text(separator, &object, false, 0));
         }
         Ok(())
     }

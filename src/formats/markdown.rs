@@ -7,7 +7,7 @@
 //! quotes, fences, lists, emphasis, HTML, links, images) stays literal text
 //! inside its blockquote.
 
-use super::markdown_escape::{escape_inline, escape_line};
+use super::markdown_escape::{escape_inline, escape_line_into};
 use super::tool_calls::{ReadableEntry, readable};
 use super::{ExportFormat, Rows, Skip, exported_content};
 use crate::config::{ExportConfig, Include};
@@ -35,11 +35,15 @@ impl Markdown {
     }
 
     /// `token_count` is the example's count, when counted.
-    fn metadata(&self, conversation: &Conversation, token_count: Option<u64>, rows: &mut Rows) {
+    fn metadata(&self, conversation: &Conversation, token_count: Option<u64>, lines: &mut Lines) {
         let c = conversation;
         let include = &self.include;
         let mut bullet = |label: &str, value: &str| {
-            rows.push_back(format!("- {label}: {}", escape_inline(value)))
+            let line = lines.next();
+            line.push_str("- ");
+            line.push_str(label);
+            line.push_str(": ");
+            line.push_str(&escape_inline(value));
         };
         bullet("ID", &c.conversation_id);
         bullet("Status", &c.status);
@@ -79,6 +83,41 @@ impl Markdown {
     }
 }
 
+/// A conversation's lines, written into one row: the pipeline would join
+/// them with "\n" anyway, and one buffer spares an allocation per line.
+struct Lines {
+    text: String,
+    count: usize,
+}
+
+impl Lines {
+    /// The buffer, positioned at the start of a new line.
+    fn next(&mut self) -> &mut String {
+        if self.count > 0 {
+            self.text.push('\n');
+        }
+        self.count += 1;
+        &mut self.text
+    }
+
+    fn push(&mut self, line: &str) {
+        self.next().push_str(line);
+    }
+
+    /// `text` as a blockquote, line by line, each line escaped.
+    fn quote(&mut self, text: &str) {
+        for line in text.split('\n') {
+            let out = self.next();
+            out.push_str("> ");
+            let quoted = out.len();
+            escape_line_into(line, out);
+            if out.len() == quoted {
+                out.pop();
+            }
+        }
+    }
+}
+
 impl ExportFormat for Markdown {
     fn conversation(
         &mut self,
@@ -86,21 +125,25 @@ impl ExportFormat for Markdown {
         token_count: Option<u64>,
         rows: &mut Rows,
     ) -> Result<(), Skip> {
+        let mut lines = Lines {
+            text: String::with_capacity(4096),
+            count: 0,
+        };
         if self.written > 0 {
-            rows.push_back("---".into());
-            rows.push_back(String::new());
+            lines.push("---");
+            lines.push("");
         }
         self.written += 1;
         let title = conversation.title.as_deref().unwrap_or("(untitled)");
-        rows.push_back(format!("# Conversation: {}", escape_inline(title)));
-        rows.push_back(String::new());
+        lines.push(&format!("# Conversation: {}", escape_inline(title)));
+        lines.push("");
         if self.include.metadata {
-            rows.push_back("**Metadata:**".into());
-            self.metadata(conversation, token_count, rows);
-            rows.push_back(String::new());
+            lines.push("**Metadata:**");
+            self.metadata(conversation, token_count, &mut lines);
+            lines.push("");
         }
-        rows.push_back("## Conversation".into());
-        rows.push_back(String::new());
+        lines.push("## Conversation");
+        lines.push("");
         for turn in &conversation.turns {
             for entry in readable(turn) {
                 let (label, content) = match entry {
@@ -138,18 +181,12 @@ impl ExportFormat for Markdown {
                         std::borrow::Cow::Owned(arguments),
                     ),
                 };
-                rows.push_back(label);
-                for line in content.split('\n') {
-                    let escaped = escape_line(line);
-                    rows.push_back(if escaped.is_empty() {
-                        ">".into()
-                    } else {
-                        format!("> {escaped}")
-                    });
-                }
-                rows.push_back(String::new());
+                lines.push(&label);
+                lines.quote(&content);
+                lines.push("");
             }
         }
+        rows.push_back(lines.text);
         Ok(())
     }
 }

@@ -18,16 +18,6 @@ use std::fmt::Write;
 /// so a byte lookup finds it.
 const INLINE_SPECIAL: &[u8] = b"\\`*_[]<>!&~|#";
 
-const IS_INLINE_SPECIAL: [bool; 128] = {
-    let mut table = [false; 128];
-    let mut index = 0;
-    while index < INLINE_SPECIAL.len() {
-        table[INLINE_SPECIAL[index] as usize] = true;
-        index += 1;
-    }
-    table
-};
-
 /// Whether `_` at `index` sits between two alphanumerics: CommonMark never
 /// lets such an underscore open or close emphasis, so it needs no escape.
 fn intraword_underscore(body: &str, index: usize) -> bool {
@@ -46,33 +36,67 @@ fn opens_autolink(bytes: &[u8], index: usize) -> bool {
     }
 }
 
+/// Bytes that may need an escape, depending on where they stand: the
+/// inline specials, line-start markers, `.`/`)` of ordered-list markers and
+/// `www.`, the `:` of `://`, and CR. Every other byte is copied as it is.
+const MAY_NEED_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut index = 0;
+    while index < INLINE_SPECIAL.len() {
+        table[INLINE_SPECIAL[index] as usize] = true;
+        index += 1;
+    }
+    let others = b"\r-+=.):";
+    let mut index = 0;
+    while index < others.len() {
+        table[others[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
+/// Whether the byte at `index` (one of `MAY_NEED_ESCAPE`) would open syntax
+/// where it stands; `digits_before`: the length of the line's leading run of
+/// digits when `body` begins a line, else 0.
+fn opens_syntax(body: &str, index: usize, line_start: bool, digits_before: usize) -> bool {
+    let bytes = body.as_bytes();
+    match bytes[index] {
+        b'_' => !intraword_underscore(body, index),
+        b'-' | b'+' | b'=' => line_start && index == 0,
+        b'.' => (index > 0 && index == digits_before) || opens_autolink(bytes, index),
+        b')' => index > 0 && index == digits_before,
+        b':' => opens_autolink(bytes, index),
+        _ => true,
+    }
+}
+
 /// Append `body` to `out` with every byte escaped that could open syntax
 /// where it stands; `line_start`: `body` begins a line, where list, heading
 /// and setext markers count.
 fn escape_body(body: &str, line_start: bool, out: &mut String) {
     let bytes = body.as_bytes();
+    let digits_before = if line_start {
+        bytes.iter().take_while(|b| b.is_ascii_digit()).count()
+    } else {
+        0
+    };
     // Unescaped text is copied in runs; every byte that needs attention is
     // ASCII, so the run boundaries fall between characters.
     let mut run_start = 0;
-    let mut only_digits_before = line_start;
     for (index, &byte) in bytes.iter().enumerate() {
-        let special = byte < 128
-            && IS_INLINE_SPECIAL[byte as usize]
-            && !(byte == b'_' && intraword_underscore(body, index));
-        let list_marker = line_start && index == 0 && matches!(byte, b'-' | b'+' | b'=');
-        let ordered_marker = matches!(byte, b'.' | b')') && index > 0 && only_digits_before;
-        if byte == b'\r' || special || list_marker || ordered_marker || opens_autolink(bytes, index)
+        if !MAY_NEED_ESCAPE[byte as usize]
+            || !(byte == b'\r' || opens_syntax(body, index, line_start, digits_before))
         {
-            out.push_str(&body[run_start..index]);
-            if byte == b'\r' {
-                out.push_str("&#13;");
-            } else {
-                out.push('\\');
-                out.push(byte as char);
-            }
-            run_start = index + 1;
+            continue;
         }
-        only_digits_before = only_digits_before && byte.is_ascii_digit();
+        out.push_str(&body[run_start..index]);
+        if byte == b'\r' {
+            out.push_str("&#13;");
+        } else {
+            out.push('\\');
+            out.push(byte as char);
+        }
+        run_start = index + 1;
     }
     out.push_str(&body[run_start..]);
 }
@@ -81,6 +105,12 @@ fn escape_body(body: &str, line_start: bool, out: &mut String) {
 /// start Markdown syntax where it stands.
 pub fn escape_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len() + 8);
+    escape_line_into(line, &mut out);
+    out
+}
+
+/// `escape_line`, appended to `out`.
+pub fn escape_line_into(line: &str, out: &mut String) {
     let body_start = line.len() - line.trim_start_matches(char::is_whitespace).len();
     let body_end = line
         .trim_end_matches(char::is_whitespace)
@@ -92,11 +122,10 @@ pub fn escape_line(line: &str) -> String {
         write!(out, "&#{};", ch as u32).unwrap();
     }
     let body = &line[body_start..body_end];
-    escape_body(body, true, &mut out);
+    escape_body(body, true, out);
     for ch in line[body_end..].chars() {
         write!(out, "&#{};", ch as u32).unwrap();
     }
-    out
 }
 
 /// A table cell's text, each line escaped (cells hold no block syntax),

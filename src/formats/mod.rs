@@ -15,6 +15,7 @@ mod csv;
 pub mod csv_records;
 pub mod file_name;
 mod json;
+mod json_writer;
 mod jsonl;
 mod markdown;
 pub mod markdown_escape;
@@ -126,13 +127,18 @@ pub fn exported_content(content: &str, full: bool) -> Cow<'_, str> {
 /// Serialize compactly, with U+2028/U+2029 escaped: JSON allows them raw, but
 /// JavaScript tooling and line-oriented readers treat them as line breaks.
 pub fn json_line<T: serde::Serialize>(value: &T) -> String {
-    let text = serde_json::to_string(value).expect("serializing export JSON cannot fail");
-    escape_line_separators(text)
+    json_writer::to_json_text("", value, false, 0)
 }
 
+/// `escape_line_separators` for JSON text built by hand (query results).
 pub fn escape_line_separators(text: String) -> String {
-    // Both are E2 80 A8/A9 in UTF-8: a byte search rules most text out fast.
-    if !text.as_bytes().contains(&0xE2) || !text.contains(['\u{2028}', '\u{2029}']) {
+    // Both are E2 80 A8/A9 in UTF-8: one vectorised pass over the bytes for
+    // E2 (common in text: dashes, curly quotes) and a look at the next two.
+    let bytes = text.as_bytes();
+    let has_separator = memchr::memchr_iter(0xE2, bytes).any(|at| {
+        bytes.get(at + 1) == Some(&0x80) && matches!(bytes.get(at + 2), Some(0xA8 | 0xA9))
+    });
+    if !has_separator {
         return text;
     }
     text.replace('\u{2028}', "\\u2028")

@@ -52,13 +52,15 @@ pub fn set_guc_as_superuser(name: &str, value: &str) {
 /// Run `body` with search_path pinned to `PINNED_SEARCH_PATH`, restored
 /// afterwards (by Postgres itself if `body` raises an error).
 pub fn with_pinned_search_path<R>(body: impl FnOnce() -> R) -> R {
+    with_guc("search_path", PINNED_SEARCH_PATH, body)
+}
+
+/// Run `body` with GUC `name` set to `value`, restored afterwards (by
+/// Postgres itself if `body` raises an error).
+pub fn with_guc<R>(name: &str, value: &str, body: impl FnOnce() -> R) -> R {
     // SAFETY: a GUC nest level, closed below as fmgr_security_definer closes it.
     let nest_level = unsafe { pg_sys::NewGUCNestLevel() };
-    set_guc(
-        "search_path",
-        PINNED_SEARCH_PATH,
-        pg_sys::GucAction::GUC_ACTION_SAVE,
-    );
+    set_guc(name, value, pg_sys::GucAction::GUC_ACTION_SAVE);
     let result = body();
     // SAFETY: closes the nest level opened above.
     unsafe { pg_sys::AtEOXact_GUC(true, nest_level) };

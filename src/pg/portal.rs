@@ -23,6 +23,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
 use crate::error::UserError;
+use crate::pg::guc::with_guc;
 
 /// A result column: its name and actual type.
 #[derive(Debug, Clone)]
@@ -240,21 +241,27 @@ impl PinnedPortal {
         if holdable {
             options |= pg_sys::CURSOR_OPT_HOLD as i32;
         }
-        let portal = Spi::connect(|_client| {
-            // SAFETY: inside an SPI connection; the arrays outlive the call,
-            // which copies the parameters into the portal.
-            unsafe {
-                pg_sys::SPI_cursor_open_with_args(
-                    name.as_ptr(),
-                    sql.as_ptr(),
-                    types.len() as i32,
-                    types.as_mut_ptr(),
-                    values.as_mut_ptr(),
-                    nulls.as_ptr(),
-                    false,
-                    options,
-                )
-            }
+        // Planned without JIT: the export's estimated cost (a nested loop
+        // over every conversation) always buys JIT's inlining and
+        // optimisation, whose compile time exceeds what it saves on a query
+        // that mostly copies text (measured in bench/README).
+        let portal = with_guc("jit", "off", || {
+            Spi::connect(|_client| {
+                // SAFETY: inside an SPI connection; the arrays outlive the
+                // call, which copies the parameters into the portal.
+                unsafe {
+                    pg_sys::SPI_cursor_open_with_args(
+                        name.as_ptr(),
+                        sql.as_ptr(),
+                        types.len() as i32,
+                        types.as_mut_ptr(),
+                        values.as_mut_ptr(),
+                        nulls.as_ptr(),
+                        false,
+                        options,
+                    )
+                }
+            })
         });
         let portal = NonNull::new(portal).expect("SPI_cursor_open raises rather than fail");
         // SAFETY: the portal was just created and nothing else knows it.
