@@ -772,6 +772,50 @@ def print_large_values(large):
     print(f"  within bound: {large['within_bound']}")
 
 
+# Pre-flight for fine-tuning (issue 20) ---------------------------------------------
+
+
+def measure_token_checks(dbname, work, repeats=3):
+    """The training report and a max_tokens export against the plain JSONL
+    export on the same dataset, interleaved, medians: what counting tokens
+    costs when asked (an export without these options counts nothing)."""
+    limit = 1000  # bench conversations count about 900 tokens (p50), 1,000 (p95)
+    runs = {
+        "export jsonl": psql(dbname, "SELECT export_system.export_conversations('{}'::jsonb)",
+                             work / f"{dbname}.tokens-plain.jsonl"),
+        f"export jsonl, max_tokens {limit}": psql(
+            dbname, f"SELECT export_system.export_conversations('{{\"max_tokens\": {limit}}}'::jsonb)",
+            work / f"{dbname}.tokens-max.jsonl"),
+        f"training_report, max_tokens {limit}": psql(
+            dbname, f"SELECT export_system.training_report('{{\"max_tokens\": {limit}}}'::jsonb)",
+            work / f"{dbname}.tokens-report.json"),
+    }
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, command in runs.items():
+            _, [result] = run_psql(dbname, [(name, command, Path(command[-1]))])
+            times[name].append(result["seconds"])
+    plain = statistics.median(times["export jsonl"])
+    measured = {name: {"seconds": round(statistics.median(t), 2),
+                       "x_plain_jsonl": round(statistics.median(t) / plain, 2)} for name, t in times.items()}
+    report_path = work / f"{dbname}.tokens-report.json"
+    measured["report"] = json.loads(report_path.read_text()) if report_path.exists() else None
+    return measured
+
+
+def print_token_checks(measured):
+    print("\nPre-flight for fine-tuning (o200k_base), against the plain JSONL export:")
+    print(f"{'run':<36} {'time s':>8} {'x plain':>8}")
+    for name, figures in measured.items():
+        if name != "report":
+            print(f"{name:<36} {figures['seconds']:>8.2f} {figures['x_plain_jsonl']:>8.2f}")
+    report = measured.get("report")
+    if report:
+        tokens = report["tokens_per_example"]
+        print(f"report: {report['examples']:,} examples, tokens p50 {tokens['p50']}, p95 {tokens['p95']}, "
+              f"total {tokens['total']:,}; over the limit {report['over_limit']['count']:,}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -808,6 +852,7 @@ def main():
     report["bare_floor"] = measure_bare_floor(f"bench_{size_label(sizes[-1])}", work)
     report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
     report["large_values"] = measure_large_values()
+    report["token_checks"] = measure_token_checks(f"bench_{size_label(sizes[-1])}", work)
     report["targets"] = evaluate_targets(sizes, report["results"])
     report["load_average_end"] = load_average()
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -824,6 +869,7 @@ def main():
     print_report(report)
     print_large_values(report["large_values"])
     print_bare_floor(report["bare_floor"])
+    print_token_checks(report["token_checks"])
     m = report["machine"]
     print(f"\nmachine: {m['cpus']} CPUs, {m['cpu_model']}, {m['memory_gib']} GiB; {m['postgres'].split(',')[0]}; "
           f"load average {report['load_average_start']} -> {report['load_average_end']}")

@@ -161,7 +161,7 @@ register_with_pgrx() {
 }
 
 install_python_tools() {
-    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm' 2>/dev/null; then
+    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm, tiktoken' 2>/dev/null; then
         log "installing Python test tools into .venv"
         ensure_venv
         "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/tests/requirements.txt"

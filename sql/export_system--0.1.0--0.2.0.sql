@@ -184,8 +184,16 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'json_is_readable_wrapper';
 
+CREATE FUNCTION export_system."training_report"(
+	"config" jsonb DEFAULT '{}' /* Option < ConfigJson > */
+) RETURNS jsonb /* JsonB */
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'training_report_wrapper';
+
 -- 4. Grants: export_query takes SQL text and is for operators only now. -------------
 REVOKE ALL ON FUNCTION export_system.json_is_readable(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION export_system.training_report(jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION export_system.export_history(jsonb), export_system.get_source(),
     export_system.set_source(regclass, regclass, jsonb, boolean),
     export_system.in_queue(text, text) FROM PUBLIC;
@@ -199,7 +207,8 @@ BEGIN
                 'REVOKE EXECUTE ON FUNCTION export_system.export_query(text, jsonb) FROM %I', api_role);
             EXECUTE pg_catalog.format(
                 'GRANT EXECUTE ON FUNCTION export_system.export_history(jsonb), export_system.get_source(), '
-                'export_system.in_queue(text, text), export_system.json_is_readable(text) TO %I', api_role);
+                'export_system.in_queue(text, text), export_system.json_is_readable(text), '
+                'export_system.training_report(jsonb) TO %I', api_role);
         END IF;
     END LOOP;
 END

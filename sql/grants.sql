@@ -23,6 +23,7 @@ BEGIN
                 'export_system.export_metrics(interval), '
                 'export_system.sees_all_exports(), '
                 'export_system.preview_export(jsonb), '
+                'export_system.training_report(jsonb), '
                 'export_system.scope_counts(jsonb), '
                 'export_system.export_file_info(jsonb), '
                 'export_system.export_file_info_for_export(uuid), '

@@ -27,6 +27,7 @@ mod sql_args;
 mod store;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+mod training;
 
 ::pgrx::pg_module_magic!(name, version);
 

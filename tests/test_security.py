@@ -563,7 +563,7 @@ def test_early_stop_counts_what_was_delivered(db, fmt, expected):
 BAD_JSON = ["{bad", '{"limit": 1e400}', "[" * 300 + "]" * 300, '{"format": "csv",}',
             '{"filters": {"quality_min": 1e999}}']
 JSON_FUNCTIONS = ["export_conversations", "preview_export", "scope_counts", "export_file_info", "queue_export",
-                  "set_export_preferences", "export_history"]
+                  "set_export_preferences", "export_history", "training_report"]
 
 
 @pytest.mark.parametrize("function", JSON_FUNCTIONS)
@@ -649,7 +649,7 @@ def test_a_view_changed_after_registration_is_refused_at_export(deep_db):
         with admin_connect(deep_db) as conn:
             conn.execute("CREATE OR REPLACE VIEW public.changing WITH (security_invoker = true) AS "
                          "SELECT * FROM public.open_copy")
-        for function in ("export_conversations", "preview_export", "scope_counts"):
+        for function in ("export_conversations", "preview_export", "scope_counts", "training_report"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege, match="public.open_copy"):
                 raw_postgrest_transaction(deep_db, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
     finally:
@@ -990,6 +990,7 @@ def test_a_standby_serves_reads(standby):
     assert on_standby(standby, "SELECT pg_is_in_recovery()") == [(True,)]
     assert on_standby(standby, "SELECT export_system.get_source() ->> 'shape'") == [("normalized",)]
     assert len(on_standby(standby, "SELECT export_system.preview_export('{}')")) >= 1
+    assert on_standby(standby, "SELECT export_system.training_report('{\"max_tokens\": 300}')")[0][0]["examples"] > 0
     counts = on_standby(standby, "SELECT export_system.scope_counts('{}')")[0][0]
     assert counts["approved"] > 0
     assert on_standby(standby, "SELECT export_system.export_file_info('{}')")[0][0]["conversation_count"] > 0

@@ -258,7 +258,12 @@ def test_update_from_0_1_0_keeps_data_and_bytes(tmp_path):
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'export_system'").fetchone() == \
             ("0.2.0",)
         source = conn.execute("SELECT export_system.get_source()").fetchone()[0]
+        report = conn.execute("SELECT export_system.training_report('{\"scope\": \"all\"}')").fetchone()[0]
+        granted = conn.execute("SELECT has_function_privilege('authenticated', "
+                               "'export_system.training_report(jsonb)', 'EXECUTE')").fetchone()[0]
     assert source["conversations"]["relation"] == "export_system.conversations"
+    # New in 0.2.0, created and granted by the update too.
+    assert report["examples"] > 0 and granted
     for config in FORMATS:
         config = dict(config, scope="all")
         updated = without_export_date(rpc_export(Session(name), config, sub=ALICE))

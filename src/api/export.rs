@@ -3,7 +3,7 @@
 
 use pgrx::prelude::*;
 
-use crate::export::{json_text, operator_query, preview, stream};
+use crate::export::{json_text, operator_query, preview, stream, training_report};
 use crate::pg::jsonb_arg::ConfigJson;
 
 /// Export conversations as one file's rows; each row is one line of the file.
@@ -19,6 +19,13 @@ fn export_conversations(
 #[pg_extern(volatile, parallel_unsafe)]
 fn preview_export(config: default!(Option<ConfigJson>, "'{}'")) -> SetOfIterator<'static, String> {
     SetOfIterator::new(preview::preview_rows(config))
+}
+
+/// Pre-flight for fine-tuning over the export `config` describes: examples,
+/// skips, duplicates, tokens per example, the limit, billing and epochs.
+#[pg_extern(volatile, parallel_unsafe)]
+fn training_report(config: default!(Option<ConfigJson>, "'{}'")) -> pgrx::JsonB {
+    pgrx::JsonB(training_report::training_report(config))
 }
 
 /// Operators only: the result of a read-only query as CSV (default), JSON,

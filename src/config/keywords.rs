@@ -106,6 +106,11 @@ keyword_enum!(
 );
 
 keyword_enum!(
+    /// OpenAI's encodings: o200k_base (GPT-4o, GPT-4.1, o-series), cl100k_base (GPT-4, GPT-3.5).
+    Tokenizer { O200kBase => "o200k_base", Cl100kBase => "cl100k_base" }
+);
+
+keyword_enum!(
     /// The part of a split an export holds.
     Part { Train => "train", Validation => "validation" }
 );

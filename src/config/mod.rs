@@ -19,7 +19,9 @@ use crate::error::UserError;
 pub use filters::Filters;
 use filters::{parse_filters, parse_sort};
 use keywords::ConfigValue;
-pub use keywords::{Format, LineEnding, Part, Scope, SortColumn, SortDirection, Status, Target};
+pub use keywords::{
+    Format, LineEnding, Part, Scope, SortColumn, SortDirection, Status, Target, Tokenizer,
+};
 pub use preferences::{validate_preferences, with_preferences};
 pub use query_export::QueryExportConfig;
 pub use split::Split;
@@ -37,6 +39,8 @@ pub struct Include {
     pub parent_references: bool,
     /// false: every turn's content is cut to `CONTENT_PREVIEW_CHARS` characters plus "…".
     pub full_content: bool,
+    /// `metadata.token_count`: the example's count by `tokenizer`.
+    pub token_count: bool,
 }
 
 /// Length of turn content kept when `include_full_content` is false.
@@ -60,6 +64,12 @@ pub struct ExportConfig {
     /// A deterministic train/validation split, and which part to export.
     pub split: Option<Split>,
     pub include: Include,
+    /// The encoding token counts use.
+    pub tokenizer: Tokenizer,
+    /// Examples over this many tokens are skipped (an error in strict mode).
+    pub max_tokens: Option<u64>,
+    /// Examples whose training content equals an earlier one's are skipped.
+    pub dedupe: bool,
     /// Unusable conversations raise an error instead of being skipped.
     pub strict: bool,
     pub pretty: bool,
@@ -173,7 +183,11 @@ top_level_options! {
         "include_approval_history" => approval_history: bool = false, preference;
         "include_parent_references" => parent_references: bool = false, preference;
         "include_full_content" => full_content: bool = true, preference;
+        "include_token_count" => token_count: bool = false, preference;
     }
+    "tokenizer" => tokenizer: Tokenizer = Tokenizer::O200kBase, preference;
+    "max_tokens" => max_tokens = None;
+    "dedupe" => dedupe: bool = false, preference;
     "strict" => strict: bool = false;
     "pretty" => pretty: bool = true;
     "bom" => bom: bool = true;
@@ -204,7 +218,25 @@ fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
         .collect()
 }
 
+fn parse_max_tokens(value: &Value) -> Result<u64, UserError> {
+    let hint = "Give a whole number of tokens, at least 1: examples counted over it are skipped.";
+    match value.as_u64() {
+        Some(0) => Err(UserError::invalid_parameter(
+            "export config key \"max_tokens\" must be at least 1, got 0",
+            hint,
+        )),
+        Some(max) => Ok(max),
+        None => Err(wrong_type("max_tokens", value, "a positive integer", hint)),
+    }
+}
+
 impl ExportConfig {
+    /// Whether each example's tokens must be counted: only when something
+    /// uses the count, so exports without these options cost what they did.
+    pub fn counts_tokens(&self) -> bool {
+        self.max_tokens.is_some() || (self.include.metadata && self.include.token_count)
+    }
+
     /// Validate a jsonb config. `null` or a missing argument means all defaults.
     pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
         let mut out = ExportConfig::default();
@@ -239,6 +271,7 @@ impl ExportConfig {
                     }
                     out.limit = Some(limit);
                 }
+                "max_tokens" => out.max_tokens = Some(parse_max_tokens(value)?),
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
         }
@@ -316,6 +349,9 @@ impl ExportConfig {
         );
         if let Some(limit) = self.limit {
             config.insert("limit".into(), json!(limit));
+        }
+        if let Some(max_tokens) = self.max_tokens {
+            config.insert("max_tokens".into(), json!(max_tokens));
         }
         if let Some(split) = &self.split {
             config.insert(
@@ -494,6 +530,56 @@ mod tests {
     }
 
     #[test]
+    fn token_options_are_validated_naming_the_key() {
+        let config = ExportConfig::from_json(
+            &json!({"tokenizer": "cl100k_base", "maxTokens": 4096, "dedupe": true, "includeTokenCount": true}),
+        )
+        .unwrap();
+        assert_eq!(config.tokenizer, Tokenizer::Cl100kBase);
+        assert_eq!(config.max_tokens, Some(4096));
+        assert!(config.dedupe && config.include.token_count);
+        let e = err(json!({"tokenizer": "gpt2"}));
+        assert!(e.message.contains("\"tokenizer\""), "{}", e.message);
+        assert_eq!(
+            e.hint,
+            "Valid values for \"tokenizer\": o200k_base, cl100k_base."
+        );
+        for bad in [json!(0), json!(-1), json!(1.5), json!("100"), json!(null)] {
+            let e = err(json!({"max_tokens": bad}));
+            assert!(e.message.contains("\"max_tokens\""), "{}", e.message);
+            assert!(e.hint.contains("at least 1"), "{}", e.hint);
+        }
+        let e = err(json!({"dedupe": "yes"}));
+        assert!(e.message.contains("\"dedupe\""), "{}", e.message);
+        assert_eq!(e.hint, "Use true or false.");
+        for bad in [
+            json!({"tokenizer": "p50k"}),
+            json!({"max_tokens": 0}),
+            json!({"dedupe": 1}),
+        ] {
+            let e = validate_preferences(&bad).unwrap_err();
+            let key = bad.as_object().unwrap().keys().next().unwrap().clone();
+            assert!(e.message.contains(&format!("\"{key}\"")), "{}", e.message);
+        }
+        assert_eq!(
+            validate_preferences(&json!({"maxTokens": 8192, "dedupe": true})).unwrap(),
+            json!({"max_tokens": 8192, "dedupe": true})
+        );
+    }
+
+    #[test]
+    fn token_counting_is_asked_only_by_the_options_that_use_it() {
+        let asks = |config: Value| ExportConfig::from_json(&config).unwrap().counts_tokens();
+        assert!(!asks(json!({})));
+        assert!(!asks(json!({"dedupe": true, "tokenizer": "cl100k_base"})));
+        assert!(!asks(json!({"include_token_count": true})));
+        assert!(asks(
+            json!({"include_token_count": true, "include_metadata": true})
+        ));
+        assert!(asks(json!({"max_tokens": 10})));
+    }
+
+    #[test]
     fn top_level_keys_are_declared_once() {
         let mut keys = TOP_LEVEL_KEYS.to_vec();
         keys.sort_unstable();
@@ -508,7 +594,8 @@ mod tests {
             "Valid keys: format, target, scope, conversation_ids, filters, sort, limit, split, \
              include_metadata, include_quality_scores, include_timestamps, \
              include_approval_history, include_parent_references, include_full_content, \
-             strict, pretty, bom, line_ending, formula_guard."
+             include_token_count, tokenizer, max_tokens, dedupe, strict, pretty, bom, line_ending, \
+             formula_guard."
         );
         assert_eq!(
             validate_preferences(&json!({"strict": true}))
@@ -516,7 +603,7 @@ mod tests {
                 .hint,
             "Preferences may set: format, target, include_metadata, include_quality_scores, \
              include_timestamps, include_approval_history, include_parent_references, \
-             include_full_content."
+             include_full_content, include_token_count, tokenizer, dedupe, max_tokens."
         );
     }
 
@@ -524,7 +611,7 @@ mod tests {
     fn default_config_json_is_unchanged() {
         assert_eq!(
             ExportConfig::default().to_json().to_string(),
-            r#"{"bom":true,"filters":{},"format":"jsonl","formula_guard":true,"include_approval_history":false,"include_full_content":true,"include_metadata":true,"include_parent_references":false,"include_quality_scores":true,"include_timestamps":true,"line_ending":"lf","pretty":true,"scope":"approved","sort":{"by":"created_at","direction":"asc"},"strict":false,"target":"openai"}"#
+            r#"{"bom":true,"dedupe":false,"filters":{},"format":"jsonl","formula_guard":true,"include_approval_history":false,"include_full_content":true,"include_metadata":true,"include_parent_references":false,"include_quality_scores":true,"include_timestamps":true,"include_token_count":false,"line_ending":"lf","pretty":true,"scope":"approved","sort":{"by":"created_at","direction":"asc"},"strict":false,"target":"openai","tokenizer":"o200k_base"}"#
         );
     }
 
@@ -535,6 +622,7 @@ mod tests {
             "scope": "selected",
             "conversation_ids": ["0000000a-0000-4000-8000-00000000000a"],
             "limit": 3,
+            "max_tokens": 4096,
             "split": {"validation": 0.1, "seed": "s", "part": "validation"}
         }))
         .unwrap();
@@ -560,6 +648,7 @@ mod tests {
             .chain(Target::ALL.iter().map(|v| v.to_value()))
             .chain(Scope::ALL.iter().map(|v| v.to_value()))
             .chain(LineEnding::ALL.iter().map(|v| v.to_value()))
+            .chain(Tokenizer::ALL.iter().map(|v| v.to_value()))
             .collect();
         for option in SIMPLE_OPTIONS {
             let mut accepted = 0;

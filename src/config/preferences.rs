@@ -7,12 +7,16 @@ use crate::config::values::{shown, snake_case};
 use crate::config::{ExportConfig, SIMPLE_OPTIONS};
 use crate::error::UserError;
 
+/// Options with a structured value that a user may also keep as a default.
+const STRUCTURED_PREFERENCES: &[&str] = &["max_tokens"];
+
 /// Keys a user may keep as personal defaults (`set_export_preferences`).
 fn preference_keys() -> Vec<&'static str> {
     SIMPLE_OPTIONS
         .iter()
         .filter(|option| option.preference)
         .map(|option| option.key)
+        .chain(STRUCTURED_PREFERENCES.iter().copied())
         .collect()
 }
 

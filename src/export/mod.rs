@@ -12,3 +12,4 @@ pub mod preferences;
 pub mod preview;
 pub mod scope_counts;
 pub mod stream;
+pub mod training_report;

@@ -11,6 +11,7 @@ use crate::error::UserError;
 use crate::export::conversation_reader::ConversationReader;
 use crate::formats::{self, ExportFormat, Rows};
 use crate::model::Conversation;
+use crate::training::example_checks::{ExampleChecks, Verdict};
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -25,7 +26,10 @@ pub struct Exporter {
     row_conversations: VecDeque<i64>,
     conversations_written: i64,
     skipped_count: i64,
-    skipped: Vec<(String, &'static str)>,
+    /// The first skipped conversations and why.
+    skipped: Vec<(String, String)>,
+    /// Token counts and duplicates, when the config asks for them.
+    checks: Option<ExampleChecks>,
 }
 
 impl Exporter {
@@ -36,7 +40,9 @@ impl Exporter {
         format.begin(&mut rows);
         join_rows_from(&mut rows, 0);
         let row_conversations = rows.iter().map(|_| 0).collect();
+        let checks = ExampleChecks::for_config(&config);
         Exporter {
+            checks,
             config,
             format,
             rows,
@@ -47,15 +53,13 @@ impl Exporter {
         }
     }
 
-    /// Format a batch; in strict mode an invalid conversation raises SQLSTATE 22000.
+    /// Format a batch; in strict mode an invalid conversation, or one over
+    /// `max_tokens`, raises SQLSTATE 22000.
     pub fn add(&mut self, batch: &[Conversation]) {
         for conversation in batch {
             pgrx::check_for_interrupts!();
             let first_new_row = self.rows.len();
-            let written = match conversation.unreadable {
-                Some(reason) => Err(formats::Skip(reason)),
-                None => self.format.conversation(conversation, &mut self.rows),
-            };
+            let written = self.write(conversation);
             join_rows_from(&mut self.rows, first_new_row);
             // The one row a conversation releases is its own, or (for a
             // format that holds a row) the previous conversation's.
@@ -63,28 +67,69 @@ impl Exporter {
                 .extend((first_new_row..self.rows.len()).map(|_| 1));
             match written {
                 Ok(()) => self.conversations_written += 1,
-                Err(skip) => {
-                    if self.config.strict {
-                        UserError {
-                            code: PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-                            message: format!(
-                                "conversation {} is not a valid {} example: {}",
-                                conversation.conversation_id,
-                                self.config.target.as_str(),
-                                skip.0
-                            ),
-                            hint: "Fix or exclude the conversation, or drop \"strict\" to skip such conversations with a NOTICE.".into(),
-                        }
-                        .raise();
-                    }
+                Err(why) => {
                     self.skipped_count += 1;
                     if self.skipped.len() < SKIPPED_NAMED {
                         self.skipped
-                            .push((conversation.conversation_id.clone(), skip.0));
+                            .push((conversation.conversation_id.clone(), why));
                     }
                 }
             }
         }
+    }
+
+    /// One conversation's rows, or why it is skipped.
+    fn write(&mut self, conversation: &Conversation) -> Result<(), String> {
+        if let Some(reason) = conversation.unreadable {
+            return Err(self.invalid(conversation, formats::Skip(reason)));
+        }
+        let verdict = self
+            .checks
+            .as_mut()
+            .map_or(Verdict::Keep(None), |checks| checks.examine(conversation));
+        let token_count = match verdict {
+            Verdict::Keep(tokens) => tokens,
+            Verdict::OverLimit(tokens) => return Err(self.over_limit(conversation, tokens)),
+            Verdict::Duplicate(earlier) => return Err(format!("duplicate of {earlier}")),
+        };
+        self.format
+            .conversation(conversation, token_count, &mut self.rows)
+            .map_err(|skip| self.invalid(conversation, skip))
+    }
+
+    /// Why an invalid example is skipped; in strict mode, the error.
+    fn invalid(&self, conversation: &Conversation, skip: formats::Skip) -> String {
+        let target = self.config.target.as_str();
+        if self.config.strict {
+            UserError {
+                code: PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                message: format!(
+                    "conversation {} is not a valid {target} example: {}",
+                    conversation.conversation_id, skip.0
+                ),
+                hint: "Fix or exclude the conversation, or drop \"strict\" to skip such conversations with a NOTICE.".into(),
+            }
+            .raise();
+        }
+        skip.0.to_string()
+    }
+
+    /// Why an example over `max_tokens` is skipped; in strict mode, the error.
+    fn over_limit(&self, conversation: &Conversation, tokens: u64) -> String {
+        let max = self.config.max_tokens.unwrap_or_default();
+        let tokenizer = self.config.tokenizer.as_str();
+        if self.config.strict {
+            UserError {
+                code: PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+                message: format!(
+                    "conversation {} has {tokens} tokens ({tokenizer}), over max_tokens {max}",
+                    conversation.conversation_id
+                ),
+                hint: "Raise max_tokens, shorten or exclude the conversation, or drop \"strict\" to skip such conversations with a NOTICE.".into(),
+            }
+            .raise();
+        }
+        format!("{tokens} tokens, over max_tokens {max}")
     }
 
     /// The rows that close the file.
@@ -99,7 +144,8 @@ impl Exporter {
             .extend((first_closing_row..self.rows.len()).map(|_| 0));
     }
 
-    /// Conversations written so far, and those skipped as invalid examples.
+    /// Conversations written so far, and those skipped (invalid examples,
+    /// over `max_tokens`, duplicates).
     pub fn counts(&self) -> (i64, i64) {
         (self.conversations_written, self.skipped_count)
     }
@@ -128,7 +174,7 @@ impl Exporter {
             ));
         }
         pgrx::notice!(
-            "export {} skipped {} conversation(s) that are not valid {} examples: {}",
+            "export {} skipped {} conversation(s) as {} examples: {}",
             export_id,
             self.skipped_count,
             self.config.target.as_str(),

@@ -29,6 +29,7 @@ enum Column {
     ReviewHistory,
     ParentId,
     ParentType,
+    TokenCount,
 }
 
 impl Column {
@@ -51,6 +52,7 @@ impl Column {
             Column::ReviewHistory => "review_history",
             Column::ParentId => "parent_id",
             Column::ParentType => "parent_type",
+            Column::TokenCount => "token_count",
         }
     }
 }
@@ -81,6 +83,9 @@ fn columns(include: &Include) -> Vec<Column> {
         if include.parent_references {
             columns.extend([ParentId, ParentType]);
         }
+        if include.token_count {
+            columns.push(TokenCount);
+        }
     }
     columns
 }
@@ -106,8 +111,13 @@ impl Csv {
     }
 }
 
-/// A conversation's cell in `column`, or None for the turn's own columns.
-fn conversation_cell(column: Column, conversation: &Conversation) -> Option<Cow<'_, str>> {
+/// A conversation's cell in `column`, or None for the turn's own columns;
+/// `token_count` is the example's count, when counted.
+fn conversation_cell(
+    column: Column,
+    conversation: &Conversation,
+    token_count: Option<u64>,
+) -> Option<Cow<'_, str>> {
     fn text(value: &Option<String>) -> Cow<'_, str> {
         Cow::Borrowed(value.as_deref().unwrap_or(""))
     }
@@ -130,6 +140,7 @@ fn conversation_cell(column: Column, conversation: &Conversation) -> Option<Cow<
         Column::ReviewHistory => Cow::Owned(c.review_history.to_string()),
         Column::ParentId => text(&c.parent_id),
         Column::ParentType => text(&c.parent_type),
+        Column::TokenCount => Cow::Owned(token_count.map(|n| n.to_string()).unwrap_or_default()),
     })
 }
 
@@ -146,14 +157,20 @@ impl ExportFormat for Csv {
         });
     }
 
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         // The conversation's cells are the same in each of its records: made
         // (and guarded) once, not once per turn.
         let shared: Vec<Option<Cow<str>>> = self
             .columns
             .iter()
             .map(|&column| {
-                conversation_cell(column, conversation).map(|cell| self.records.guard(cell))
+                conversation_cell(column, conversation, token_count)
+                    .map(|cell| self.records.guard(cell))
             })
             .collect();
         for turn in &conversation.turns {

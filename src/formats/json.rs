@@ -78,14 +78,18 @@ struct TurnOut<'a> {
     tool_calls: Option<&'a StoredJson>,
 }
 
-fn metadata(conversation: &Conversation, include: &Include) -> Metadata {
+/// `token_count` is the source's, or the example's count when asked for.
+fn metadata(conversation: &Conversation, include: &Include, tokens: Option<u64>) -> Metadata {
     let mut metadata = Metadata::new();
     metadata.insert("persona", json!(conversation.persona).into());
     metadata.insert("emotion", json!(conversation.emotion).into());
     metadata.insert("topic", json!(conversation.topic).into());
     metadata.insert("category", json!(conversation.category).into());
     metadata.insert("total_turns", json!(conversation.total_turns).into());
-    metadata.insert("token_count", json!(conversation.token_count).into());
+    let token_count = tokens
+        .filter(|_| include.token_count)
+        .map_or(json!(conversation.token_count), |tokens| json!(tokens));
+    metadata.insert("token_count", token_count.into());
     insert_optional_metadata(&mut metadata, conversation, include);
     if include.quality_scores {
         metadata.insert(
@@ -112,7 +116,12 @@ impl ExportFormat for Json {
         }
     }
 
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         let full = self.include.full_content;
         let contents: Vec<_> = conversation
             .turns
@@ -124,7 +133,7 @@ impl ExportFormat for Json {
             metadata: self
                 .include
                 .metadata
-                .then(|| metadata(conversation, &self.include)),
+                .then(|| metadata(conversation, &self.include, token_count)),
             status: &conversation.status,
             tier: &conversation.tier,
             title: conversation.title.as_deref(),

@@ -35,28 +35,28 @@ struct Message<'a> {
 /// OpenAI's chat message, with tool use: an assistant's `tool_calls` (its
 /// `content` null when it only calls), a tool result's `tool_call_id`.
 #[derive(Serialize)]
-struct OpenAiMessage<'a> {
-    role: &'a str,
-    content: Option<&'a str>,
+pub(super) struct OpenAiMessage<'a> {
+    pub(super) role: &'a str,
+    pub(super) content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    tool_calls: Vec<OpenAiToolCall>,
+    pub(super) tool_calls: Vec<OpenAiToolCall>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<&'a str>,
+    pub(super) tool_call_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct OpenAiToolCall {
+pub(super) struct OpenAiToolCall {
     id: String,
     #[serde(rename = "type")]
     kind: &'static str,
-    function: OpenAiFunction,
+    pub(super) function: OpenAiFunction,
 }
 
 #[derive(Serialize)]
-struct OpenAiFunction {
-    name: String,
+pub(super) struct OpenAiFunction {
+    pub(super) name: String,
     /// A JSON text, as OpenAI requires.
-    arguments: String,
+    pub(super) arguments: String,
 }
 
 #[derive(Serialize)]
@@ -77,9 +77,9 @@ struct AnthropicExample<'a> {
 }
 
 #[derive(Serialize)]
-struct ShareGptMessage<'a> {
-    from: &'static str,
-    value: Cow<'a, str>,
+pub(super) struct ShareGptMessage<'a> {
+    pub(super) from: &'static str,
+    pub(super) value: Cow<'a, str>,
 }
 
 /// LLaMA-Factory's sharegpt layout: leading system turns become `system`.
@@ -101,7 +101,12 @@ struct ShareGptExample<'a> {
 /// one export has the same keys, so a loader that fixes its schema from the
 /// first lines (Hugging Face datasets, Arrow) reads them all: a key missing
 /// at first, a null at first, or jsonb whose shape varies would each break it.
-pub fn training_metadata(conversation: &Conversation, include: &Include) -> Metadata {
+/// With `include_token_count`, `token_count` is the example's count.
+pub fn training_metadata(
+    conversation: &Conversation,
+    include: &Include,
+    token_count: Option<u64>,
+) -> Metadata {
     let text = |value: Option<&str>| MetaValue::from(json!(value.unwrap_or_default()));
     let mut metadata = Metadata::new();
     metadata.insert("conversation_id", text(Some(&conversation.conversation_id)));
@@ -128,10 +133,13 @@ pub fn training_metadata(conversation: &Conversation, include: &Include) -> Meta
         metadata.insert("parent_id", text(conversation.parent_id.as_deref()));
         metadata.insert("parent_type", text(conversation.parent_type.as_deref()));
     }
+    if let Some(tokens) = token_count.filter(|_| include.token_count) {
+        metadata.insert("token_count", text(Some(&tokens.to_string())));
+    }
     metadata
 }
 
-fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
+pub(super) fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
     if turns.is_empty() {
         return Err(Skip("no turns"));
     }
@@ -152,7 +160,7 @@ fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
 /// system turns become the `system` string; the rest must alternate
 /// user/assistant, user first and assistant last (LLaMA-Factory drops an
 /// example whose turns do not alternate human/gpt, or that ends with human).
-fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
+pub(super) fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
     let leading_system = turns.iter().take_while(|t| t.role == "system").count();
     let dialogue = &turns[leading_system..];
     if dialogue.iter().any(|t| t.role == "system") {
@@ -179,7 +187,10 @@ fn check_alternation(turns: &[Turn]) -> Result<usize, Skip> {
 /// The roles OpenAI's chat fine-tuning format accepts.
 const OPENAI_ROLES: &[&str] = &["system", "user", "assistant", "tool"];
 
-fn openai_message<'a>(turn: &'a Turn, content: &'a str) -> Result<OpenAiMessage<'a>, Skip> {
+pub(super) fn openai_message<'a>(
+    turn: &'a Turn,
+    content: &'a str,
+) -> Result<OpenAiMessage<'a>, Skip> {
     if !OPENAI_ROLES.contains(&turn.role.as_str()) {
         return Err(Skip("a role OpenAI does not accept"));
     }
@@ -209,7 +220,7 @@ fn openai_message<'a>(turn: &'a Turn, content: &'a str) -> Result<OpenAiMessage<
 /// (the results of one assistant turn's calls together). Its converter
 /// drops an example unless human/observation stand at odd positions and
 /// gpt/function_call at even ones, ending on the model's turn.
-fn sharegpt_turns<'a>(
+pub(super) fn sharegpt_turns<'a>(
     turns: &'a [Turn],
     contents: &'a [Cow<'a, str>],
 ) -> Result<Vec<ShareGptMessage<'a>>, Skip> {
@@ -307,7 +318,7 @@ fn sharegpt_tools(tools: &StoredJson) -> String {
 }
 
 /// Leading system turns as one system prompt, paragraphs apart.
-fn joined_system(contents: &[Cow<'_, str>]) -> Option<String> {
+pub(super) fn joined_system(contents: &[Cow<'_, str>]) -> Option<String> {
     (!contents.is_empty()).then(|| {
         contents
             .iter()
@@ -318,7 +329,12 @@ fn joined_system(contents: &[Cow<'_, str>]) -> Option<String> {
 }
 
 impl ExportFormat for Jsonl {
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         let turns = &conversation.turns;
         check_contents(turns)?;
         let full = self.include.full_content;
@@ -329,7 +345,7 @@ impl ExportFormat for Jsonl {
         let metadata = self
             .include
             .metadata
-            .then(|| training_metadata(conversation, &self.include));
+            .then(|| training_metadata(conversation, &self.include, token_count));
         let tool_use = conversation.tools.is_some() || uses_tools(turns);
         if tool_use {
             check_tool_flow(turns)?;

@@ -34,7 +34,8 @@ impl Markdown {
         }
     }
 
-    fn metadata(&self, conversation: &Conversation, lines: &mut Lines) {
+    /// `token_count` is the example's count, when counted.
+    fn metadata(&self, conversation: &Conversation, token_count: Option<u64>, lines: &mut Lines) {
         let c = conversation;
         let include = &self.include;
         let mut bullet = |label: &str, value: &str| {
@@ -76,6 +77,9 @@ impl Markdown {
         if include.approval_history {
             bullet("Review History", &c.review_history.to_string());
         }
+        if let Some(tokens) = token_count.filter(|_| include.token_count) {
+            bullet("Token Count", &tokens.to_string());
+        }
     }
 }
 
@@ -115,7 +119,12 @@ impl Lines {
 }
 
 impl ExportFormat for Markdown {
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip> {
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip> {
         let mut lines = Lines {
             text: String::with_capacity(4096),
             count: 0,
@@ -130,7 +139,7 @@ impl ExportFormat for Markdown {
         lines.push("");
         if self.include.metadata {
             lines.push("**Metadata:**");
-            self.metadata(conversation, &mut lines);
+            self.metadata(conversation, token_count, &mut lines);
             lines.push("");
         }
         lines.push("## Conversation");

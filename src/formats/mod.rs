@@ -21,6 +21,7 @@ mod markdown;
 pub mod markdown_escape;
 pub mod query_result;
 pub mod tool_calls;
+pub mod training_example;
 
 /// Rows produced but not yet returned.
 pub type Rows = VecDeque<String>;
@@ -32,8 +33,14 @@ pub struct Skip(pub &'static str);
 pub trait ExportFormat {
     /// Rows that open the file (a header, an envelope's start).
     fn begin(&mut self, _rows: &mut Rows) {}
-    /// Rows for one conversation, or why it cannot be exported.
-    fn conversation(&mut self, conversation: &Conversation, rows: &mut Rows) -> Result<(), Skip>;
+    /// Rows for one conversation, or why it cannot be exported;
+    /// `token_count` is its count when the config asks for one.
+    fn conversation(
+        &mut self,
+        conversation: &Conversation,
+        token_count: Option<u64>,
+        rows: &mut Rows,
+    ) -> Result<(), Skip>;
     /// Rows that close the file.
     fn finish(&mut self, _rows: &mut Rows) {}
     /// Whether the last conversation's final row is held back until the next

@@ -14,6 +14,7 @@ const FLOORS: &[&[&str]] = &[
     &["source"],
     &["audit"],
     &["formats"],
+    &["training"],
     &["export"],
     &["jobs"],
     &["api"],

@@ -1,0 +1,30 @@
+//! `training_report`: the cookbook's pre-flight over the conversations an
+//! export with the same config would read (same preferences, RLS, filters,
+//! split), batch by batch, keeping only aggregates. Never a file, so it is
+//! neither audited nor rate limited, like `preview_export`: what leaves is
+//! counts and the ids of conversations the caller can already read.
+
+use serde_json::Value;
+
+use crate::export::conversation_reader::ConversationReader;
+use crate::export::preferences;
+use crate::pg::jsonb_arg::ConfigJson;
+use crate::source::Source;
+use crate::training::report::TrainingReport;
+
+pub fn training_report(config: Option<ConfigJson>) -> Value {
+    let config = preferences::effective_config(config);
+    let mut source = ConversationReader::open(&config, &Source::load());
+    let mut report = TrainingReport::new(config);
+    let mut batch = Vec::new();
+    while !source.is_exhausted() {
+        batch.clear();
+        source.next_batch(&mut batch);
+        for conversation in &batch {
+            pgrx::check_for_interrupts!();
+            report.add(conversation);
+        }
+    }
+    source.close();
+    report.to_json()
+}
