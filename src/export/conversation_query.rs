@@ -517,7 +517,16 @@ fn selection(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Sele
 /// final ORDER BY promises that order, so the reader checks it on every row
 /// (`export_position` counts up by one, turn numbers never go down) and
 /// fails the export rather than write a file out of order.
-pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, SqlArgs) {
+///
+/// `held`: the portal is held past its transaction (a background job), so
+/// Postgres runs it to its end at once: it gets that ORDER BY, so a job
+/// past its temp_file_limit fails in the sort, before the held copy of the
+/// rows is written, and says so (streaming gains nothing there).
+pub(super) fn export_query(
+    config: &ExportConfig,
+    source: &Source,
+    held: bool,
+) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
     let selected = selection(config, source, &mut args);
     let conversation = conversation_columns(source, config.include.metadata);
@@ -535,13 +544,18 @@ pub(super) fn export_query(config: &ExportConfig, source: &Source) -> (String, S
            SELECT 0 AS part, {}, {} \
            UNION ALL \
            (SELECT 1 AS part, {}, {} {}) \
-         ) export_rows",
+         ) export_rows {}",
         selected.numbered_conversations(),
         list(&conversation, true),
         list(&turn, false),
         list(&conversation, false),
         list(&turn, true),
-        turns_of_conversation(source)
+        turns_of_conversation(source),
+        if held {
+            "ORDER BY c.export_position, export_rows.part, export_rows.turn_number"
+        } else {
+            ""
+        }
     );
     (sql, args)
 }
@@ -552,7 +566,8 @@ pub fn generated_queries(config: &ExportConfig, source: &Source) -> Vec<String> 
     let mut args = SqlArgs::default();
     let selected = selection(config, source, &mut args);
     vec![
-        export_query(config, source).0,
+        export_query(config, source, false).0,
+        export_query(config, source, true).0,
         count_query(&selected.conversations()),
     ]
 }

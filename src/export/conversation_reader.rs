@@ -319,7 +319,7 @@ impl ConversationReader {
     }
 
     fn open_portal(config: &ExportConfig, source: &Source, holdable: bool) -> ConversationReader {
-        let (sql, args) = export_query(config, source);
+        let (sql, args) = export_query(config, source, holdable);
         let portal = PinnedPortal::open(&sql, &args.values, holdable);
         let mut layout = Layout::of(&portal);
         layout.total_turns_counted = source.column("total_turns").is_none();
