@@ -445,28 +445,27 @@ struct Selection {
 impl Selection {
     /// The conversations as a subquery.
     fn conversations(&self) -> String {
-        let Selection {
-            relation,
-            where_clause,
-            order,
-            limit,
-        } = self;
-        format!("SELECT c.* FROM {relation} c {where_clause} ORDER BY {order} {limit}")
+        self.select("")
     }
 
     /// The conversations with `export_position`, their place in export
     /// order from 1, which the reader checks as it reads.
     fn numbered_conversations(&self) -> String {
+        self.select(&format!(
+            ", pg_catalog.row_number() OVER (ORDER BY {}) AS export_position",
+            self.order
+        ))
+    }
+
+    /// The matching conversations' columns and `extra` ones, in export order.
+    fn select(&self, extra: &str) -> String {
         let Selection {
             relation,
             where_clause,
             order,
             limit,
         } = self;
-        format!(
-            "SELECT c.*, pg_catalog.row_number() OVER (ORDER BY {order}) AS export_position \
-             FROM {relation} c {where_clause} ORDER BY {order} {limit}"
-        )
+        format!("SELECT c.*{extra} FROM {relation} c {where_clause} ORDER BY {order} {limit}")
     }
 }
 

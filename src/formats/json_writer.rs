@@ -68,14 +68,34 @@ impl ExportFormatter {
     }
 }
 
-/// Write `text` with U+2028 and U+2029 (E2 80 A8/A9 in UTF-8) as `\u` escapes.
+/// The escape for a line separator starting at `at` (E2 80 A8/A9 in
+/// UTF-8: one vectorised search for E2, common in text, then two bytes).
+fn line_separator_at(text: &[u8], at: usize) -> Option<&'static [u8]> {
+    match (text.get(at + 1), text.get(at + 2)) {
+        (Some(0x80), Some(0xA8)) => Some(b"\\u2028"),
+        (Some(0x80), Some(0xA9)) => Some(b"\\u2029"),
+        _ => None,
+    }
+}
+
+/// JSON text with U+2028 and U+2029 as `\u` escapes (a raw one can only
+/// stand inside a string).
+pub fn escape_line_separators(text: String) -> String {
+    let bytes = text.as_bytes();
+    if !memchr::memchr_iter(0xE2, bytes).any(|at| line_separator_at(bytes, at).is_some()) {
+        return text;
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    write_line_safe(&mut out, bytes).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("escaping keeps UTF-8")
+}
+
+/// Write `text` with U+2028 and U+2029 as `\u` escapes.
 fn write_line_safe<W: ?Sized + Write>(writer: &mut W, text: &[u8]) -> io::Result<()> {
     let mut start = 0;
     for at in memchr::memchr_iter(0xE2, text) {
-        let escape: &[u8] = match (text.get(at + 1), text.get(at + 2)) {
-            (Some(0x80), Some(0xA8)) => b"\\u2028",
-            (Some(0x80), Some(0xA9)) => b"\\u2029",
-            _ => continue,
+        let Some(escape) = line_separator_at(text, at) else {
+            continue;
         };
         writer.write_all(&text[start..at])?;
         writer.write_all(escape)?;

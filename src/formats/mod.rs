@@ -130,20 +130,8 @@ pub fn json_line<T: serde::Serialize>(value: &T) -> String {
     json_writer::to_json_text("", value, false, 0)
 }
 
-/// `escape_line_separators` for JSON text built by hand (query results).
-pub fn escape_line_separators(text: String) -> String {
-    // Both are E2 80 A8/A9 in UTF-8: one vectorised pass over the bytes for
-    // E2 (common in text: dashes, curly quotes) and a look at the next two.
-    let bytes = text.as_bytes();
-    let has_separator = memchr::memchr_iter(0xE2, bytes).any(|at| {
-        bytes.get(at + 1) == Some(&0x80) && matches!(bytes.get(at + 2), Some(0xA8 | 0xA9))
-    });
-    if !has_separator {
-        return text;
-    }
-    text.replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
-}
+/// U+2028/U+2029 escaped in JSON text built by hand (query results).
+pub use json_writer::escape_line_separators;
 
 #[cfg(test)]
 mod tests {
