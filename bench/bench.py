@@ -148,8 +148,8 @@ class Monitor(threading.Thread):
         return self.targets
 
 
-def psql(dbname, sql, out, user="postgres", cursor=True):
-    command = ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1"]
+def psql(dbname, sql, out, user="postgres", cursor=True, client="psql"):
+    command = [client, "-XAtq", "-v", "ON_ERROR_STOP=1"]
     if cursor:
         command += ["-v", "FETCH_COUNT=1000"]
     return command + ["-d", dbname, "-U", user, "-c", sql, "-o", str(out)]
@@ -388,63 +388,84 @@ def measure_size(dbname, conversations, repeats, work):
             "methods": figures, "checks": checks}
 
 
-def measure_bare_floor(dbname, work, repeats=3):
+def measure_bare_floor(dbname, work, clients, repeats=3):
     """Each export of BARE_FLOOR_TARGETS against COPY of the bare query, both
     through psql into a file, interleaved, median of `repeats`; as superuser
-    and as bench_user1 under RLS (the floor then runs as that user too). The
-    floor also runs without parallel workers, as a cursor (and so an export)
-    always runs: shown for the analysis, the targets are against the floor
-    as Postgres runs it by default."""
+    and as bench_user1 under RLS (the floor then runs as that user too); with
+    each psql of `clients` (label -> binary). psql before 17 reads a query
+    under FETCH_COUNT through a cursor, 1,000 rows a round trip, so the server
+    waits while psql writes; psql 17 and later stream the rows (chunked mode),
+    as COPY always does. The floor also runs without parallel workers, as a
+    cursor (and so an export) always runs: shown for the analysis, the
+    targets are against the floor as Postgres runs it by default."""
     floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
     serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
-    out = {}
-    for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
-        runs = {"bare floor": (psql(dbname, floor_sql, work / f"{who}.floor", user=user, cursor=False),
-                               work / f"{who}.floor"),
-                "bare floor, no parallel workers": (
-                    psql(dbname, serial_sql, work / f"{who}.serial", user=user, cursor=False),
-                    work / f"{who}.serial")}
-        for label, (config, _) in BARE_FLOOR_TARGETS.items():
-            path = work / f"{who}.{len(runs)}"
-            sql = f"SELECT export_system.export_conversations('{config}'::jsonb)"
-            runs[label] = (psql(dbname, sql, path, user=user), path)
-        samples = {label: [] for label in runs}
-        first_rows = {label: [] for label in runs}
-        for repeat in range(repeats):
-            for label, (command, path) in runs.items():
-                _, (result,) = run_psql(dbname, [(label, command, path)])
-                samples[label].append(result["seconds"])
-                if result["first_row_s"] is not None:
-                    first_rows[label].append(result["first_row_s"])
-                log(f"bare floor, {who}, run {repeat + 1}/{repeats}: {label:<28} {result['seconds']:7.3f} s")
-        for _, path in runs.values():
-            path.unlink(missing_ok=True)
-        floor = statistics.median(samples["bare floor"])
-        serial = statistics.median(samples["bare floor, no parallel workers"])
-        rows = []
-        for label, (config, target) in BARE_FLOOR_TARGETS.items():
-            seconds = statistics.median(samples[label])
-            ratio = round(seconds / floor, 2)
-            first = statistics.median(first_rows[label]) if first_rows[label] else None
-            rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
-                         "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
-                         "first_row_s": round(first, 3) if first is not None else None,
-                         "target": target, "pass": ratio <= target})
-        out[who] = {"floor_s": round(floor, 3), "serial_floor_s": round(serial, 3), "runs": rows}
-    return {"dataset": dbname, "repeats": repeats, **out}
+    measured = []
+    for client_label, client in clients.items():
+        out = {"client": client_label}
+        for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
+            def command(sql, path, cursor):
+                return psql(dbname, sql, path, user=user, cursor=cursor, client=client), path
+            runs = {"bare floor": command(floor_sql, work / f"{who}.floor", False),
+                    "bare floor, no parallel workers": command(serial_sql, work / f"{who}.serial", False)}
+            for label, (config, _) in BARE_FLOOR_TARGETS.items():
+                sql = f"SELECT {EXTENSION}.export_conversations('{config}'::jsonb)"
+                runs[label] = command(sql, work / f"{who}.{len(runs)}", True)
+            samples = {label: [] for label in runs}
+            first_rows = {label: [] for label in runs}
+            for repeat in range(repeats):
+                for label, (command_line, path) in runs.items():
+                    _, (result,) = run_psql(dbname, [(label, command_line, path)])
+                    samples[label].append(result["seconds"])
+                    if result["first_row_s"] is not None:
+                        first_rows[label].append(result["first_row_s"])
+                    log(f"bare floor, {client_label}, {who}, run {repeat + 1}/{repeats}: "
+                        f"{label:<28} {result['seconds']:7.3f} s")
+            for _, path in runs.values():
+                path.unlink(missing_ok=True)
+            floor = statistics.median(samples["bare floor"])
+            serial = statistics.median(samples["bare floor, no parallel workers"])
+            rows = []
+            for label, (config, target) in BARE_FLOOR_TARGETS.items():
+                seconds = statistics.median(samples[label])
+                ratio = round(seconds / floor, 2)
+                first = statistics.median(first_rows[label]) if first_rows[label] else None
+                rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
+                             "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
+                             "first_row_s": round(first, 3) if first is not None else None,
+                             "target": target, "pass": ratio <= target})
+            out[who] = {"floor_s": round(floor, 3), "serial_floor_s": round(serial, 3), "runs": rows}
+        measured.append(out)
+    return {"dataset": dbname, "repeats": repeats, "clients": measured}
 
 
 def print_bare_floor(bare):
     print(f"\nAgainst the bare-query floor ({bare['dataset']}, median of {bare['repeats']} interleaved runs):")
-    for who in ("superuser", "rls_user"):
-        print(f"  as {who}: bare floor {bare[who]['floor_s']} s "
-              f"(without parallel workers {bare[who]['serial_floor_s']} s)")
-        for row in bare[who]["runs"]:
-            verdict = "PASS" if row["pass"] else "MISS"
-            first = show(row["first_row_s"], ".3f")
-            print(f"    {row['export']:<28} {row['seconds']:8.3f} s  {row['ratio']:5.2f}x  "
-                  f"(target <= {row['target']}x)  {verdict}   {row['ratio_vs_serial_floor']:5.2f}x the serial floor, "
-                  f"first row {first} s")
+    for measured in bare["clients"]:
+        for who in ("superuser", "rls_user"):
+            figures = measured[who]
+            print(f"  {measured['client']}, as {who}: bare floor {figures['floor_s']} s "
+                  f"(without parallel workers {figures['serial_floor_s']} s)")
+            for row in figures["runs"]:
+                verdict = "PASS" if row["pass"] else "MISS"
+                first = show(row["first_row_s"], ".3f")
+                print(f"    {row['export']:<28} {row['seconds']:8.3f} s  {row['ratio']:5.2f}x  "
+                      f"(target <= {row['target']}x)  {verdict}   {row['ratio_vs_serial_floor']:5.2f}x the serial "
+                      f"floor, first row {first} s")
+
+
+def psql_version(client):
+    """'psql 15.18' from `psql --version` ('psql (PostgreSQL) 15.18 (Debian …)')."""
+    words = subprocess.run([client, "--version"], capture_output=True, text=True, check=True).stdout.split()
+    return f"psql {words[2]}"
+
+
+def psql_clients(newest):
+    """The cluster's own psql, and the newest one when it is another version."""
+    clients = {psql_version("psql"): "psql"}
+    if newest and psql_version(newest) not in clients:
+        clients[psql_version(newest)] = newest
+    return clients
 
 
 def expected_ids(dbname, user):
@@ -632,18 +653,21 @@ def markdown_report(report):
     bare = report.get("bare_floor")
     if bare:
         lines += ["", f"Against the bare-query floor ({bare['dataset']}, median of {bare['repeats']} interleaved runs; "
-                      "COPY of the bare query through psql into a file):", "",
-                  "| as | export | time s | × floor | target | | × floor without parallel workers | first row s |",
-                  "|---|---|--:|--:|--:|---|--:|--:|"]
-        for who in ("superuser", "rls_user"):
-            lines.append(f"| {who} | bare floor | {bare[who]['floor_s']:.2f} | 1.00 | | | "
-                         f"{bare[who]['floor_s'] / bare[who]['serial_floor_s']:.2f} | |")
-            lines.append(f"| {who} | bare floor, no parallel workers | {bare[who]['serial_floor_s']:.2f} | "
-                         f"{bare[who]['serial_floor_s'] / bare[who]['floor_s']:.2f} | | | 1.00 | |")
-            for row in bare[who]["runs"]:
-                lines.append(f"| {who} | {row['export']} | {row['seconds']:.2f} | {row['ratio']:.2f} | "
-                             f"≤ {row['target']} | {'PASS' if row['pass'] else 'MISS'} | "
-                             f"{row['ratio_vs_serial_floor']:.2f} | {show(row['first_row_s'], '.3f')} |")
+                      "COPY of the bare query through the same psql into a file):", "",
+                  "| psql | as | export | time s | × floor | target | | × floor without parallel workers | first row s |",
+                  "|---|---|---|--:|--:|--:|---|--:|--:|"]
+        for measured in bare["clients"]:
+            client = measured["client"]
+            for who in ("superuser", "rls_user"):
+                figures = measured[who]
+                floor, serial = figures["floor_s"], figures["serial_floor_s"]
+                lines.append(f"| {client} | {who} | bare floor | {floor:.2f} | 1.00 | | | {floor / serial:.2f} | |")
+                lines.append(f"| {client} | {who} | bare floor, no parallel workers | {serial:.2f} | "
+                             f"{serial / floor:.2f} | | | 1.00 | |")
+                for row in figures["runs"]:
+                    lines.append(f"| {client} | {who} | {row['export']} | {row['seconds']:.2f} | {row['ratio']:.2f} | "
+                                 f"≤ {row['target']} | {'PASS' if row['pass'] else 'MISS'} | "
+                                 f"{row['ratio_vs_serial_floor']:.2f} | {show(row['first_row_s'], '.3f')} |")
     lines += ["", "| target | measured | |", "|---|--:|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {'PASS' if t['pass'] else 'MISS'} |")
@@ -827,6 +851,7 @@ def main():
     parser.add_argument("--results", default=str(BENCH / "results"))
     parser.add_argument("--work", default=str(REPO / ".pgdata/bench-files"),
                         help="where the export files go (scripts/bench.sh picks /dev/shm when it has room)")
+    parser.add_argument("--newest-psql", help="the newest major's psql, also measured against the bare floor")
     parser.add_argument("--extension", default=EXTENSION, help=argparse.SUPPRESS)
     args = parser.parse_args()
     globals()["EXTENSION"] = args.extension
@@ -854,7 +879,7 @@ def main():
         result = measure_size(dbname, n, repeats, work)
         result["dataset"] = dataset
         report["results"][size_label(n)] = result
-    report["bare_floor"] = measure_bare_floor(f"bench_{size_label(sizes[-1])}", work)
+    report["bare_floor"] = measure_bare_floor(f"bench_{size_label(sizes[-1])}", work, psql_clients(args.newest_psql))
     report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
     report["large_values"] = measure_large_values()
     report["token_checks"] = measure_token_checks(f"bench_{size_label(sizes[-1])}", work)

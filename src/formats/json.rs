@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::json_string;
 use super::json_writer::to_json_text;
 use super::{
     ExportFormat, Metadata, Rows, Skip, StoredJson, exported_content, insert_optional_metadata,
@@ -46,7 +47,7 @@ impl Json {
     }
 
     fn to_text<T: Serialize>(&self, value: &T) -> String {
-        to_json_text("", value, self.pretty, 0)
+        to_json_text("", value, self.pretty, 0, 0)
     }
 }
 
@@ -68,6 +69,7 @@ struct ConversationOut<'a> {
 
 #[derive(Serialize)]
 struct TurnOut<'a> {
+    #[serde(serialize_with = "json_string::text")]
     content: &'a str,
     role: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +154,8 @@ impl ExportFormat for Json {
                 .collect(),
         };
 
+        // Indented keys and values take about 128 bytes a turn.
+        let expected_bytes = conversation.text_bytes() + 128 * conversation.turns.len() + 1024;
         self.count += 1;
         self.total_turns += conversation.turns.len() as i64;
         if let Some(score) = conversation.quality_score {
@@ -168,10 +172,10 @@ impl ExportFormat for Json {
                 rows.push_back(previous);
             }
             // An element of the root's `conversations` array: two levels deep.
-            self.held_conversation = Some(to_json_text("    ", &object, true, 2));
+            self.held_conversation = Some(to_json_text("    ", &object, true, 2, expected_bytes));
         } else {
             let separator = if self.count > 1 { "," } else { "" };
-            rows.push_back(to_json_text(separator, &object, false, 0));
+            rows.push_back(to_json_text(separator, &object, false, 0, expected_bytes));
         }
         Ok(())
     }

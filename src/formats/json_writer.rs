@@ -9,10 +9,19 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
+use super::json_string::write_escaped;
+
 /// `value` as JSON text after `prefix`; `pretty`: indented, its nested
 /// lines starting at `depth` levels (its first line is not indented).
-pub fn to_json_text<T: Serialize>(prefix: &str, value: &T, pretty: bool, depth: usize) -> String {
-    let mut out = Vec::with_capacity(1024);
+/// `expected_bytes` sizes the buffer, so a large text is not copied as it grows.
+pub fn to_json_text<T: Serialize>(
+    prefix: &str,
+    value: &T,
+    pretty: bool,
+    depth: usize,
+    expected_bytes: usize,
+) -> String {
+    let mut out = Vec::with_capacity(expected_bytes.max(256));
     out.extend_from_slice(prefix.as_bytes());
     let formatter = ExportFormatter {
         pretty,
@@ -105,6 +114,17 @@ fn write_line_safe<W: ?Sized + Write>(writer: &mut W, text: &[u8]) -> io::Result
 }
 
 impl Formatter for ExportFormatter {
+    /// A `JsonText`, as a JSON string (no byte array is ever written).
+    fn write_byte_array<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        text: &[u8],
+    ) -> io::Result<()> {
+        writer.write_all(b"\"")?;
+        write_escaped(writer, text)?;
+        writer.write_all(b"\"")
+    }
+
     fn write_string_fragment<W: ?Sized + Write>(
         &mut self,
         writer: &mut W,
@@ -189,15 +209,43 @@ mod tests {
             text.replace('\u{2028}', "\\u2028")
                 .replace('\u{2029}', "\\u2029")
         };
-        assert_eq!(to_json_text("", &value, false, 0), escaped(compact));
-        assert_eq!(to_json_text("", &value, true, 0), escaped(pretty.clone()));
+        assert_eq!(to_json_text("", &value, false, 0, 0), escaped(compact));
+        assert_eq!(
+            to_json_text("", &value, true, 0, 0),
+            escaped(pretty.clone())
+        );
         let nested: String = pretty.replace('\n', "\n    ");
-        assert_eq!(to_json_text("", &value, true, 2), escaped(nested));
+        assert_eq!(to_json_text("", &value, true, 2, 0), escaped(nested));
+    }
+
+    #[test]
+    fn text_fields_are_strings_as_serde_json_writes_them() {
+        #[derive(serde::Serialize)]
+        struct Message<'a> {
+            #[serde(serialize_with = "crate::formats::json_string::text")]
+            content: &'a str,
+            #[serde(serialize_with = "crate::formats::json_string::optional_text")]
+            name: Option<String>,
+            role: &'a str,
+        }
+        let content = "say \"hi\"\n\t\\ \u{1} \u{2028}\u{2014}é😀";
+        let message = Message {
+            content,
+            name: None,
+            role: "user",
+        };
+        // Keys in byte order, as json! keeps them.
+        let same = json!({"content": content, "name": null, "role": "user"});
+        let escaped = |text: String| text.replace('\u{2028}', "\\u2028");
+        let compact = escaped(serde_json::to_string(&same).unwrap());
+        assert_eq!(to_json_text("", &message, false, 0, 0), compact);
+        let pretty = escaped(serde_json::to_string_pretty(&same).unwrap());
+        assert_eq!(to_json_text("", &message, true, 0, 0), pretty);
     }
 
     #[test]
     fn stored_json_has_its_line_separators_escaped() {
         let raw = serde_json::value::RawValue::from_string("[\"\u{2028}\"]".into()).unwrap();
-        assert_eq!(to_json_text("", &raw, false, 0), "[\"\\u2028\"]");
+        assert_eq!(to_json_text("", &raw, false, 0, 0), "[\"\\u2028\"]");
     }
 }

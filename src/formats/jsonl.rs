@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::json;
 
+use super::json_string;
 use super::tool_calls::{ToolCall, calls, check_tool_flow, uses_tools};
 use super::{
     ExportFormat, MetaValue, Metadata, Rows, Skip, StoredJson, exported_content, json_line,
@@ -29,6 +30,7 @@ impl Jsonl {
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'a str,
+    #[serde(serialize_with = "json_string::text")]
     content: &'a str,
 }
 
@@ -37,6 +39,7 @@ struct Message<'a> {
 #[derive(Serialize)]
 pub(super) struct OpenAiMessage<'a> {
     pub(super) role: &'a str,
+    #[serde(serialize_with = "json_string::optional_text")]
     pub(super) content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) tool_calls: Vec<OpenAiToolCall>,
@@ -71,7 +74,10 @@ struct OpenAiExample<'a> {
 /// Bedrock's Claude format: `system` and `messages`, and no other key.
 #[derive(Serialize)]
 struct AnthropicExample<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json_string::optional_text"
+    )]
     system: Option<String>,
     messages: Vec<Message<'a>>,
 }
@@ -79,6 +85,7 @@ struct AnthropicExample<'a> {
 #[derive(Serialize)]
 pub(super) struct ShareGptMessage<'a> {
     pub(super) from: &'static str,
+    #[serde(serialize_with = "json_string::text")]
     pub(super) value: Cow<'a, str>,
 }
 
@@ -86,7 +93,10 @@ pub(super) struct ShareGptMessage<'a> {
 #[derive(Serialize)]
 struct ShareGptExample<'a> {
     conversations: Vec<ShareGptMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "json_string::optional_text"
+    )]
     system: Option<String>,
     /// The tool definitions, as the JSON text LLaMA-Factory's `tools` takes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -350,44 +360,54 @@ impl ExportFormat for Jsonl {
         if tool_use {
             check_tool_flow(turns)?;
         }
+        let expected_bytes = conversation.text_bytes() + 48 * turns.len() + 512;
         let line = match self.target {
-            Target::OpenAi => json_line(&OpenAiExample {
-                messages: turns
-                    .iter()
-                    .zip(&contents)
-                    .map(|(t, content)| openai_message(t, content))
-                    .collect::<Result<_, Skip>>()?,
-                tools: conversation.tools.as_ref(),
-                metadata,
-            }),
+            Target::OpenAi => json_line(
+                &OpenAiExample {
+                    messages: turns
+                        .iter()
+                        .zip(&contents)
+                        .map(|(t, content)| openai_message(t, content))
+                        .collect::<Result<_, Skip>>()?,
+                    tools: conversation.tools.as_ref(),
+                    metadata,
+                },
+                expected_bytes,
+            ),
             Target::Anthropic => {
                 if tool_use {
                     return Err(Skip("tool use cannot be expressed in Bedrock's format"));
                 }
                 let leading_system = check_alternation(turns)?;
                 let system = joined_system(&contents[..leading_system]);
-                json_line(&AnthropicExample {
-                    system,
-                    messages: turns[leading_system..]
-                        .iter()
-                        .zip(&contents[leading_system..])
-                        .map(|(t, content)| Message {
-                            role: &t.role,
-                            content,
-                        })
-                        .collect(),
-                })
+                json_line(
+                    &AnthropicExample {
+                        system,
+                        messages: turns[leading_system..]
+                            .iter()
+                            .zip(&contents[leading_system..])
+                            .map(|(t, content)| Message {
+                                role: &t.role,
+                                content,
+                            })
+                            .collect(),
+                    },
+                    expected_bytes,
+                )
             }
             Target::ShareGpt => {
                 let leading_system = turns.iter().take_while(|t| t.role == "system").count();
                 let conversations =
                     sharegpt_turns(&turns[leading_system..], &contents[leading_system..])?;
-                json_line(&ShareGptExample {
-                    conversations,
-                    system: joined_system(&contents[..leading_system]),
-                    tools: conversation.tools.as_ref().map(sharegpt_tools),
-                    metadata,
-                })
+                json_line(
+                    &ShareGptExample {
+                        conversations,
+                        system: joined_system(&contents[..leading_system]),
+                        tools: conversation.tools.as_ref().map(sharegpt_tools),
+                        metadata,
+                    },
+                    expected_bytes,
+                )
             }
         };
         rows.push_back(line);

@@ -15,6 +15,7 @@ mod csv;
 pub mod csv_records;
 pub mod file_name;
 mod json;
+mod json_string;
 mod json_writer;
 mod jsonl;
 mod markdown;
@@ -126,8 +127,9 @@ pub fn exported_content(content: &str, full: bool) -> Cow<'_, str> {
 
 /// Serialize compactly, with U+2028/U+2029 escaped: JSON allows them raw, but
 /// JavaScript tooling and line-oriented readers treat them as line breaks.
-pub fn json_line<T: serde::Serialize>(value: &T) -> String {
-    json_writer::to_json_text("", value, false, 0)
+/// `expected_bytes` sizes its buffer (see `to_json_text`).
+pub fn json_line<T: serde::Serialize>(value: &T, expected_bytes: usize) -> String {
+    json_writer::to_json_text("", value, false, 0, expected_bytes)
 }
 
 /// U+2028/U+2029 escaped in JSON text built by hand (query results).
@@ -149,6 +151,6 @@ mod tests {
 
     #[test]
     fn line_separators_are_escaped() {
-        assert_eq!(json_line(&"a\u{2028}b\u{2029}c"), r#""a\u2028b\u2029c""#);
+        assert_eq!(json_line(&"a\u{2028}b\u{2029}c", 0), r#""a\u2028b\u2029c""#);
     }
 }

@@ -35,6 +35,13 @@ pub struct Conversation {
     pub unreadable: Option<&'static str>,
 }
 
+impl Conversation {
+    /// The bytes of its turns' contents: most of what any format writes.
+    pub fn text_bytes(&self) -> usize {
+        self.turns.iter().map(|turn| turn.content.len()).sum()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn {
     pub turn_number: i64,
