@@ -1,7 +1,7 @@
 //! Text values of the export files as JSON strings, escaped eight bytes at a
 //! time: most text needs no escape at all, and serde_json's string writer
-//! looks at it one byte at a time (the largest single cost of a JSONL export
-//! in its profile). The escapes are serde_json's, byte for byte, plus
+//! looks at it one byte at a time (the largest cost of our own code in a
+//! JSONL export's profile). The escapes are serde_json's, byte for byte, plus
 //! U+2028 and U+2029 as `\u` escapes (see `json_writer`).
 
 use std::io::{self, Write};
@@ -71,32 +71,33 @@ fn next_to_look_at(text: &[u8], mut from: usize) -> Option<usize> {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// The escape for the character starting at `text[at]`, and how many bytes
-/// it replaces; None when it is written as it is.
-fn escape_at(text: &[u8], at: usize, short: &mut [u8; 6]) -> Option<(usize, usize)> {
-    let escape: &[u8] = match text[at] {
-        b'"' => b"\\\"",
-        b'\\' => b"\\\\",
-        b'\n' => b"\\n",
-        b'\r' => b"\\r",
-        b'\t' => b"\\t",
-        0x08 => b"\\b",
-        0x0C => b"\\f",
+/// The escape for the character starting at `text[at]`, written into
+/// `escape`: its length and how many bytes of `text` it replaces; None when
+/// the character is written as it is.
+fn escape_at(text: &[u8], at: usize, escape: &mut [u8; 6]) -> Option<(usize, usize)> {
+    let (short, replaced): (&[u8], usize) = match text[at] {
+        b'"' => (b"\\\"", 1),
+        b'\\' => (b"\\\\", 1),
+        b'\n' => (b"\\n", 1),
+        b'\r' => (b"\\r", 1),
+        b'\t' => (b"\\t", 1),
+        0x08 => (b"\\b", 1),
+        0x0C => (b"\\f", 1),
         control @ 0x00..=0x1F => {
-            *short = *b"\\u00\0\0";
-            short[4] = HEX_DIGITS[usize::from(control >> 4)];
-            short[5] = HEX_DIGITS[usize::from(control & 0xF)];
+            *escape = *b"\\u00\0\0";
+            escape[4] = HEX_DIGITS[usize::from(control >> 4)];
+            escape[5] = HEX_DIGITS[usize::from(control & 0xF)];
             return Some((6, 1));
         }
         0xE2 => match (text.get(at + 1), text.get(at + 2)) {
-            (Some(0x80), Some(0xA8)) => b"\\u2028",
-            (Some(0x80), Some(0xA9)) => b"\\u2029",
+            (Some(0x80), Some(0xA8)) => (b"\\u2028", 3),
+            (Some(0x80), Some(0xA9)) => (b"\\u2029", 3),
             _ => return None,
         },
         _ => return None,
     };
-    short[..escape.len()].copy_from_slice(escape);
-    Some((escape.len(), if escape.len() == 6 { 3 } else { 1 }))
+    escape[..short.len()].copy_from_slice(short);
+    Some((short.len(), replaced))
 }
 
 /// `text` as the contents of a JSON string (without its quotes).
