@@ -69,6 +69,16 @@ fn next_to_look_at(text: &[u8], mut from: usize) -> Option<usize> {
         .map(|offset| from + offset)
 }
 
+/// The escape for U+2028 or U+2029 when one starts at `at` (E2 80 A8/A9
+/// in UTF-8); `text[at]` is their lead byte E2.
+pub fn line_separator_at(text: &[u8], at: usize) -> Option<&'static [u8]> {
+    match (text.get(at + 1), text.get(at + 2)) {
+        (Some(0x80), Some(0xA8)) => Some(b"\\u2028"),
+        (Some(0x80), Some(0xA9)) => Some(b"\\u2029"),
+        _ => None,
+    }
+}
+
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The escape for the character starting at `text[at]`, written into
@@ -89,11 +99,7 @@ fn escape_at(text: &[u8], at: usize, escape: &mut [u8; 6]) -> Option<(usize, usi
             escape[5] = HEX_DIGITS[usize::from(control & 0xF)];
             return Some((6, 1));
         }
-        0xE2 => match (text.get(at + 1), text.get(at + 2)) {
-            (Some(0x80), Some(0xA8)) => (b"\\u2028", 3),
-            (Some(0x80), Some(0xA9)) => (b"\\u2029", 3),
-            _ => return None,
-        },
+        0xE2 => (line_separator_at(text, at)?, 3),
         _ => return None,
     };
     escape[..short.len()].copy_from_slice(short);

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::json_string::write_escaped;
+use super::json_string::{line_separator_at, write_escaped};
 
 /// `value` as JSON text after `prefix`; `pretty`: indented, its nested
 /// lines starting at `depth` levels (its first line is not indented).
@@ -77,16 +77,6 @@ impl ExportFormatter {
     }
 }
 
-/// The escape for a line separator starting at `at` (E2 80 A8/A9 in
-/// UTF-8: one vectorised search for E2, common in text, then two bytes).
-fn line_separator_at(text: &[u8], at: usize) -> Option<&'static [u8]> {
-    match (text.get(at + 1), text.get(at + 2)) {
-        (Some(0x80), Some(0xA8)) => Some(b"\\u2028"),
-        (Some(0x80), Some(0xA9)) => Some(b"\\u2029"),
-        _ => None,
-    }
-}
-
 /// JSON text with U+2028 and U+2029 as `\u` escapes (a raw one can only
 /// stand inside a string).
 pub fn escape_line_separators(text: String) -> String {
@@ -99,7 +89,8 @@ pub fn escape_line_separators(text: String) -> String {
     String::from_utf8(out).expect("escaping keeps UTF-8")
 }
 
-/// Write `text` with U+2028 and U+2029 as `\u` escapes.
+/// Write `text` with U+2028 and U+2029 as `\u` escapes: one vectorised
+/// search for their lead byte E2 (common in text), then a look at the next two.
 fn write_line_safe<W: ?Sized + Write>(writer: &mut W, text: &[u8]) -> io::Result<()> {
     let mut start = 0;
     for at in memchr::memchr_iter(0xE2, text) {
@@ -114,7 +105,8 @@ fn write_line_safe<W: ?Sized + Write>(writer: &mut W, text: &[u8]) -> io::Result
 }
 
 impl Formatter for ExportFormatter {
-    /// A `JsonText`, as a JSON string (no byte array is ever written).
+    /// A text field (`json_string::text`), as a JSON string: no byte array
+    /// is ever written.
     fn write_byte_array<W: ?Sized + Write>(
         &mut self,
         writer: &mut W,
