@@ -398,45 +398,51 @@ def measure_bare_floor(dbname, work, clients, repeats=3):
     as COPY always does. The floor also runs without parallel workers, as a
     cursor (and so an export) always runs: shown for the analysis, the
     targets are against the floor as Postgres runs it by default."""
-    floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
-    serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
     measured = []
     for client_label, client in clients.items():
         out = {"client": client_label}
         for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
-            def command(sql, path, cursor):
-                return psql(dbname, sql, path, user=user, cursor=cursor, client=client), path
-            runs = {"bare floor": command(floor_sql, work / f"{who}.floor", False),
-                    "bare floor, no parallel workers": command(serial_sql, work / f"{who}.serial", False)}
-            for label, (config, _) in BARE_FLOOR_TARGETS.items():
-                sql = f"SELECT {EXTENSION}.export_conversations('{config}'::jsonb)"
-                runs[label] = command(sql, work / f"{who}.{len(runs)}", True)
-            samples = {label: [] for label in runs}
-            first_rows = {label: [] for label in runs}
-            for repeat in range(repeats):
-                for label, (command_line, path) in runs.items():
-                    _, (result,) = run_psql(dbname, [(label, command_line, path)])
-                    samples[label].append(result["seconds"])
-                    if result["first_row_s"] is not None:
-                        first_rows[label].append(result["first_row_s"])
-                    log(f"bare floor, {client_label}, {who}, run {repeat + 1}/{repeats}: "
-                        f"{label:<28} {result['seconds']:7.3f} s")
-            for _, path in runs.values():
-                path.unlink(missing_ok=True)
-            floor = statistics.median(samples["bare floor"])
-            serial = statistics.median(samples["bare floor, no parallel workers"])
-            rows = []
-            for label, (config, target) in BARE_FLOOR_TARGETS.items():
-                seconds = statistics.median(samples[label])
-                ratio = round(seconds / floor, 2)
-                first = statistics.median(first_rows[label]) if first_rows[label] else None
-                rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
-                             "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
-                             "first_row_s": round(first, 3) if first is not None else None,
-                             "target": target, "pass": ratio <= target})
-            out[who] = {"floor_s": round(floor, 3), "serial_floor_s": round(serial, 3), "runs": rows}
+            out[who] = bare_floor_as(dbname, work, f"{client_label}, {who}", client, user, repeats)
         measured.append(out)
     return {"dataset": dbname, "repeats": repeats, "clients": measured}
+
+
+def bare_floor_as(dbname, work, who, client, user, repeats):
+    """measure_bare_floor for one psql `client` and one `user`."""
+    floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
+    serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
+
+    def command(sql, path, cursor):
+        return psql(dbname, sql, path, user=user, cursor=cursor, client=client), path
+
+    runs = {"bare floor": command(floor_sql, work / "bare.floor", False),
+            "bare floor, no parallel workers": command(serial_sql, work / "bare.serial", False)}
+    for label, (config, _) in BARE_FLOOR_TARGETS.items():
+        sql = f"SELECT {EXTENSION}.export_conversations('{config}'::jsonb)"
+        runs[label] = command(sql, work / f"bare.{len(runs)}", True)
+    samples = {label: [] for label in runs}
+    first_rows = {label: [] for label in runs}
+    for repeat in range(repeats):
+        for label, (command_line, path) in runs.items():
+            _, (result,) = run_psql(dbname, [(label, command_line, path)])
+            samples[label].append(result["seconds"])
+            if result["first_row_s"] is not None:
+                first_rows[label].append(result["first_row_s"])
+            log(f"bare floor, {who}, run {repeat + 1}/{repeats}: {label:<28} {result['seconds']:7.3f} s")
+    for _, path in runs.values():
+        path.unlink(missing_ok=True)
+    floor = statistics.median(samples["bare floor"])
+    serial = statistics.median(samples["bare floor, no parallel workers"])
+    rows = []
+    for label, (config, target) in BARE_FLOOR_TARGETS.items():
+        seconds = statistics.median(samples[label])
+        ratio = round(seconds / floor, 2)
+        first = statistics.median(first_rows[label]) if first_rows[label] else None
+        rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
+                     "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
+                     "first_row_s": round(first, 3) if first is not None else None,
+                     "target": target, "pass": ratio <= target})
+    return {"floor_s": round(floor, 3), "serial_floor_s": round(serial, 3), "runs": rows}
 
 
 def print_bare_floor(bare):
@@ -463,8 +469,8 @@ def psql_version(client):
 def psql_clients(newest):
     """The cluster's own psql, and the newest one when it is another version."""
     clients = {psql_version("psql"): "psql"}
-    if newest and psql_version(newest) not in clients:
-        clients[psql_version(newest)] = newest
+    if newest:
+        clients.setdefault(psql_version(newest), newest)
     return clients
 
 
