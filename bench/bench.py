@@ -397,29 +397,68 @@ def measure_bare_floor(dbname, work, clients, repeats=3):
     waits while psql writes; psql 17 and later stream the rows (chunked mode),
     as COPY always does. The floor also runs without parallel workers, as a
     cursor (and so an export) always runs: shown for the analysis, the
-    targets are against the floor as Postgres runs it by default."""
-    measured = []
-    for client_label, client in clients.items():
-        out = {"client": client_label}
-        for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
-            out[who] = bare_floor_as(dbname, work, f"{client_label}, {who}", client, user, repeats)
-        measured.append(out)
+    targets are against the floor as Postgres runs it by default. As
+    superuser, each export also runs as its formatting-free bound
+    (formatting_free_bound.sql), over its own rows stored beforehand."""
+    stored = store_export_rows(dbname)
+    try:
+        measured = []
+        for client_label, client in clients.items():
+            out = {"client": client_label}
+            for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
+                bound_rows = stored if user == "postgres" else {}
+                out[who] = bare_floor_as(dbname, work, f"{client_label}, {who}", client, user, repeats, bound_rows)
+            measured.append(out)
+    finally:
+        with admin(dbname) as conn:
+            conn.execute("DROP SCHEMA bench_bound CASCADE")
     return {"dataset": dbname, "repeats": repeats, "clients": measured}
 
 
-def bare_floor_as(dbname, work, who, client, user, repeats):
-    """measure_bare_floor for one psql `client` and one `user`."""
+def store_export_rows(dbname):
+    """Each export of BARE_FLOOR_TARGETS, its rows and their positions stored
+    in a table of schema bench_bound, uncompressed (as the export hands them
+    over): export label -> table."""
+    tables = {}
+    with admin(dbname) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS bench_bound CASCADE")
+        conn.execute("CREATE SCHEMA bench_bound")
+        for number, (label, (config, _)) in enumerate(BARE_FLOOR_TARGETS.items(), start=1):
+            table = f"bench_bound.rows_{number}"
+            conn.execute(f"CREATE UNLOGGED TABLE {table} (position bigint PRIMARY KEY, line text NOT NULL)")
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN line SET STORAGE EXTERNAL")
+            conn.execute(f"INSERT INTO {table} SELECT e.position, e.line FROM {EXTENSION}.export_conversations"
+                         f"(%s::jsonb) WITH ORDINALITY AS e(line, position)", (config,))
+            conn.execute(f"VACUUM ANALYZE {table}")
+            tables[label] = table
+    log(f"{dbname}: stored the rows of {len(tables)} exports for their formatting-free bounds")
+    return tables
+
+
+def bare_floor_as(dbname, work, who, client, user, repeats, bound_rows):
+    """measure_bare_floor for one psql `client` and one `user`; `bound_rows`
+    (export label -> table of its rows) adds each export's formatting-free
+    bound."""
     floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
     serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
 
     def command(sql, path, cursor):
         return psql(dbname, sql, path, user=user, cursor=cursor, client=client), path
 
+    def bound_command(table, path):
+        # JIT off, as the export's own query runs; its own -c, so that psql
+        # still reads the SELECT through a cursor.
+        line, _ = command(sql_file("formatting_free_bound.sql").format(rows=table), path, True)
+        at = line.index("-c")
+        return line[:at] + ["-c", "SET jit = off"] + line[at:], path
+
     runs = {"bare floor": command(floor_sql, work / "bare.floor", False),
             "bare floor, no parallel workers": command(serial_sql, work / "bare.serial", False)}
     for label, (config, _) in BARE_FLOOR_TARGETS.items():
         sql = f"SELECT {EXTENSION}.export_conversations('{config}'::jsonb)"
         runs[label] = command(sql, work / f"bare.{len(runs)}", True)
+        if label in bound_rows:
+            runs[bound_label(label)] = bound_command(bound_rows[label], work / f"bare.{len(runs)}")
     samples = {label: [] for label in runs}
     first_rows = {label: [] for label in runs}
     for repeat in range(repeats):
@@ -438,11 +477,21 @@ def bare_floor_as(dbname, work, who, client, user, repeats):
         seconds = statistics.median(samples[label])
         ratio = round(seconds / floor, 2)
         first = statistics.median(first_rows[label]) if first_rows[label] else None
-        rows.append({"export": label, "config": config, "seconds": round(seconds, 3),
-                     "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
-                     "first_row_s": round(first, 3) if first is not None else None,
-                     "target": target, "pass": ratio <= target})
+        row = {"export": label, "config": config, "seconds": round(seconds, 3),
+               "ratio": ratio, "ratio_vs_serial_floor": round(seconds / serial, 2),
+               "first_row_s": round(first, 3) if first is not None else None,
+               "target": target, "pass": ratio <= target}
+        if label in bound_rows:
+            bound = statistics.median(samples[bound_label(label)])
+            row["bound"] = {"seconds": round(bound, 3), "ratio": round(bound / floor, 2),
+                            "export_work_s": round(seconds - bound, 3),
+                            "work_the_target_allows_s": round(target * floor - bound, 3)}
+        rows.append(row)
     return {"floor_s": round(floor, 3), "serial_floor_s": round(serial, 3), "runs": rows}
+
+
+def bound_label(label):
+    return f"{label}: formatting-free bound"
 
 
 def print_bare_floor(bare):
@@ -458,6 +507,10 @@ def print_bare_floor(bare):
                 print(f"    {row['export']:<28} {row['seconds']:8.3f} s  {row['ratio']:5.2f}x  "
                       f"(target <= {row['target']}x)  {verdict}   {row['ratio_vs_serial_floor']:5.2f}x the serial "
                       f"floor, first row {first} s")
+                if "bound" in row:
+                    bound = row["bound"]
+                    print(f"      formatting-free bound {bound['seconds']:.3f} s ({bound['ratio']:.2f}x): the export's "
+                          f"own work {bound['export_work_s']:.2f} s, the target allows {bound['work_the_target_allows_s']:.2f} s")
 
 
 def psql_version(client):
@@ -660,20 +713,25 @@ def markdown_report(report):
     if bare:
         lines += ["", f"Against the bare-query floor ({bare['dataset']}, median of {bare['repeats']} interleaved runs; "
                       "COPY of the bare query through the same psql into a file):", "",
-                  "| psql | as | export | time s | × floor | target | | × floor without parallel workers | first row s |",
-                  "|---|---|---|--:|--:|--:|---|--:|--:|"]
+                  "| psql | as | export | time s | × floor | target | | × floor without parallel workers | first row s "
+                  "| formatting-free bound, × floor | export's own work s | work the target allows s |",
+                  "|---|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
         for measured in bare["clients"]:
             client = measured["client"]
             for who in ("superuser", "rls_user"):
                 figures = measured[who]
                 floor, serial = figures["floor_s"], figures["serial_floor_s"]
-                lines.append(f"| {client} | {who} | bare floor | {floor:.2f} | 1.00 | | | {floor / serial:.2f} | |")
+                lines.append(f"| {client} | {who} | bare floor | {floor:.2f} | 1.00 | | | {floor / serial:.2f} | | | | |")
                 lines.append(f"| {client} | {who} | bare floor, no parallel workers | {serial:.2f} | "
-                             f"{serial / floor:.2f} | | | 1.00 | |")
+                             f"{serial / floor:.2f} | | | 1.00 | | | | |")
                 for row in figures["runs"]:
+                    bound = row.get("bound")
+                    bound_cells = (f"{bound['ratio']:.2f} | {bound['export_work_s']:.2f} | "
+                                   f"{bound['work_the_target_allows_s']:.2f}" if bound else " | | ")
                     lines.append(f"| {client} | {who} | {row['export']} | {row['seconds']:.2f} | {row['ratio']:.2f} | "
                                  f"≤ {row['target']} | {'PASS' if row['pass'] else 'MISS'} | "
-                                 f"{row['ratio_vs_serial_floor']:.2f} | {show(row['first_row_s'], '.3f')} |")
+                                 f"{row['ratio_vs_serial_floor']:.2f} | {show(row['first_row_s'], '.3f')} | "
+                                 f"{bound_cells} |")
     lines += ["", "| target | measured | |", "|---|--:|---|"]
     for t in report["targets"]:
         lines.append(f"| {t['target']} | {t['value']} | {'PASS' if t['pass'] else 'MISS'} |")

@@ -213,9 +213,12 @@ impl ExportFormat for Csv {
                         (_, None) => self.records.write(&content),
                     }
                 }
-                let record = self.records.take_record();
-                rows.push_back(record);
+                self.records.end_record();
             }
+        }
+        // All its records as one row: the pipeline would join them anyway.
+        if !conversation.turns.is_empty() {
+            rows.push_back(self.records.take_row());
         }
         Ok(())
     }

@@ -95,16 +95,30 @@ impl CsvRecords {
         self.write_guarded(&guarded);
     }
 
-    /// End the record and take it as a row, without the terminator's final
-    /// "\n" (that is the file's row separator).
-    pub fn take_record(&mut self) -> String {
+    /// End the record; it stays in the buffer until `take_row`.
+    pub fn end_record(&mut self) {
         self.writer
             .write_record(None::<&[u8]>)
             .expect("writing to memory cannot fail");
+    }
+
+    /// The records ended since the last row, as one row without the last
+    /// terminator's final "\n" (that is the file's row separator). The next
+    /// row starts with this one's capacity: a conversation's records are
+    /// about the size of the last one's.
+    pub fn take_row(&mut self) -> String {
         self.writer.flush().expect("flushing to memory cannot fail");
-        let mut bytes = std::mem::take(&mut *self.buffer.borrow_mut());
+        let mut buffer = self.buffer.borrow_mut();
+        let capacity = buffer.len();
+        let mut bytes = std::mem::replace(&mut *buffer, Vec::with_capacity(capacity));
         bytes.pop();
         String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
+    }
+
+    /// End the record and take it as a row.
+    pub fn take_record(&mut self) -> String {
+        self.end_record();
+        self.take_row()
     }
 }
 
