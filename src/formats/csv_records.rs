@@ -103,14 +103,10 @@ impl CsvRecords {
     }
 
     /// The records ended since the last row, as one row without the last
-    /// terminator's final "\n" (that is the file's row separator). The next
-    /// row starts with this one's capacity: a conversation's records are
-    /// about the size of the last one's.
+    /// terminator's final "\n" (that is the file's row separator).
     pub fn take_row(&mut self) -> String {
         self.writer.flush().expect("flushing to memory cannot fail");
-        let mut buffer = self.buffer.borrow_mut();
-        let capacity = buffer.len();
-        let mut bytes = std::mem::replace(&mut *buffer, Vec::with_capacity(capacity));
+        let mut bytes = std::mem::take(&mut *self.buffer.borrow_mut());
         bytes.pop();
         String::from_utf8(bytes).expect("CSV of UTF-8 cells is UTF-8")
     }
