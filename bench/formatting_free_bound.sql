@@ -5,7 +5,8 @@
 -- (their position, their text), into a file. The benchmark runs it through
 -- the same psql as the export, under FETCH_COUNT, as superuser. What an
 -- export takes beyond it is its own work; what a target allows beyond it is
--- all the work any export could have.
+-- all the work any export could have. Both are short by one thing the bound
+-- does and an export does not: reading the stored rows back out of TOAST.
 SELECT r.line
 FROM {rows} r
 LEFT JOIN (SELECT c.id, pg_catalog.row_number() OVER (ORDER BY c.created_at, c.id) AS position
