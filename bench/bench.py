@@ -452,8 +452,8 @@ def read_back_seconds(conn, table, repeats):
 
 def bare_floor_as(dbname, work, who, client, user, repeats, bound_rows):
     """measure_bare_floor for one psql `client` and one `user`; `bound_rows`
-    (export label -> table of its rows) adds each export's formatting-free
-    bound."""
+    (export label -> its stored rows' table and read-back seconds, from
+    store_export_rows) adds each export's formatting-free bound."""
     floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
     serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
 
