@@ -148,11 +148,16 @@ class Monitor(threading.Thread):
         return self.targets
 
 
-def psql(dbname, sql, out, user="postgres", cursor=True, client="psql"):
+def psql(dbname, sql, out, user="postgres", cursor=True, client="psql", settings=()):
+    """A psql command writing `sql`'s rows into `out`; each of `settings` runs
+    first as its own -c, so psql still reads a SELECT through a cursor."""
     command = [client, "-XAtq", "-v", "ON_ERROR_STOP=1"]
     if cursor:
         command += ["-v", "FETCH_COUNT=1000"]
-    return command + ["-d", dbname, "-U", user, "-c", sql, "-o", str(out)]
+    command += ["-d", dbname, "-U", user]
+    for setting in settings:
+        command += ["-c", setting]
+    return command + ["-c", sql, "-o", str(out)]
 
 
 def run_psql(dbname, runs):
@@ -457,15 +462,13 @@ def bare_floor_as(dbname, work, who, client, user, repeats, bound_rows):
     floor_sql = f"COPY ({sql_file('bare_floor.sql')}) TO STDOUT"
     serial_sql = f"SET max_parallel_workers_per_gather = 0; {floor_sql}"
 
-    def command(sql, path, cursor):
-        return psql(dbname, sql, path, user=user, cursor=cursor, client=client), path
+    def command(sql, path, cursor, settings=()):
+        return psql(dbname, sql, path, user=user, cursor=cursor, client=client, settings=settings), path
 
     def bound_command(table, path):
-        # JIT off, as the export's own query runs; its own -c, so that psql
-        # still reads the SELECT through a cursor.
-        line, _ = command(sql_file("formatting_free_bound.sql").format(rows=table), path, True)
-        at = line.index("-c")
-        return line[:at] + ["-c", "SET jit = off"] + line[at:], path
+        # JIT off, as the export's own query runs.
+        bound_sql = sql_file("formatting_free_bound.sql").format(rows=table)
+        return command(bound_sql, path, True, settings=("SET jit = off",))
 
     runs = {"bare floor": command(floor_sql, work / "bare.floor", False),
             "bare floor, no parallel workers": command(serial_sql, work / "bare.serial", False)}
