@@ -149,6 +149,12 @@ pub fn training_metadata(
     metadata
 }
 
+/// Whether `text` holds only whitespace: `trim().is_empty()` without
+/// scanning from both ends (it looks at one character of most texts).
+fn is_blank(text: &str) -> bool {
+    text.chars().all(char::is_whitespace)
+}
+
 pub(super) fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
     if turns.is_empty() {
         return Err(Skip("no turns"));
@@ -156,7 +162,7 @@ pub(super) fn check_contents(turns: &[Turn]) -> Result<(), Skip> {
     // An assistant turn that only calls tools has no text of its own.
     if turns
         .iter()
-        .any(|t| t.content.trim().is_empty() && t.tool_calls.is_none())
+        .any(|t| is_blank(&t.content) && t.tool_calls.is_none())
     {
         return Err(Skip("empty message content"));
     }
@@ -266,7 +272,7 @@ pub(super) fn sharegpt_turns<'a>(
                 from: "gpt",
                 value: Cow::Borrowed(content),
             }),
-            "assistant" if content.trim().is_empty() => {
+            "assistant" if is_blank(content) => {
                 let call = |c: &ToolCall| {
                     format!(
                         "{{\"name\":{},\"arguments\":{}}}",
