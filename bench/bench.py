@@ -72,6 +72,11 @@ BARE_FLOOR_TARGETS = {
 }
 
 
+# Who the bare-floor measurements run as: label -> login role. bench_user1
+# is a member of `authenticated` with its JWT subject (create_bench_roles).
+BARE_FLOOR_ROLES = {"superuser": "postgres", "rls_user": "bench_user1"}
+
+
 def log(message):
     print(f"\033[1m==> {message}\033[0m", file=sys.stderr, flush=True)
 
@@ -411,7 +416,7 @@ def measure_bare_floor(dbname, work, clients, repeats=3):
         measured = []
         for client_label, client in clients.items():
             out = {"client": client_label}
-            for who, user in (("superuser", "postgres"), ("rls_user", "bench_user1")):
+            for who, user in BARE_FLOOR_ROLES.items():
                 bound_rows = stored if user == "postgres" else {}
                 out[who] = bare_floor_as(dbname, work, f"{client_label}, {who}", client, user, repeats, bound_rows)
             measured.append(out)
@@ -521,10 +526,9 @@ def measure_first_rows(dbname, repeats=3):
     1,000 rows have arrived, so its first bytes (the bare-floor table's
     column) time the first 1,000 rows. Closing the cursor then ends the
     export early, as a client that stops reading does."""
-    users = {"superuser": "postgres", "rls_user": "bench_user1"}
-    samples = {(who, label): [] for who in users for label in BARE_FLOOR_TARGETS}
+    samples = {(who, label): [] for who in BARE_FLOOR_ROLES for label in BARE_FLOOR_TARGETS}
     for _ in range(repeats):
-        for who, user in users.items():
+        for who, user in BARE_FLOOR_ROLES.items():
             for label, (config, _) in BARE_FLOOR_TARGETS.items():
                 started = time.perf_counter()
                 with psycopg.connect(dbname=dbname, user=user) as conn:
@@ -557,7 +561,7 @@ def bound_label(label):
 def print_bare_floor(bare):
     print(f"\nAgainst the bare-query floor ({bare['dataset']}, median of {bare['repeats']} interleaved runs):")
     for measured in bare["clients"]:
-        for who in ("superuser", "rls_user"):
+        for who in BARE_FLOOR_ROLES:
             figures = measured[who]
             print(f"  {measured['client']}, as {who}: bare floor {figures['floor_s']} s "
                   f"(without parallel workers {figures['serial_floor_s']} s)")
@@ -779,7 +783,7 @@ def markdown_report(report):
                   "|---|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|"]
         for measured in bare["clients"]:
             client = measured["client"]
-            for who in ("superuser", "rls_user"):
+            for who in BARE_FLOOR_ROLES:
                 figures = measured[who]
                 floor, serial = figures["floor_s"], figures["serial_floor_s"]
                 lines.append(f"| {client} | {who} | bare floor | {floor:.2f} | 1.00 | | | {floor / serial:.2f} | | | | |")
