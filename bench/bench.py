@@ -884,6 +884,32 @@ LARGE_RUNS = {
 }
 
 
+def peak_private_memory(dbname, sql):
+    """One backend runs `sql` and hands every row to the client: its peak
+    private (anonymous) memory, sampled every millisecond, the bytes it
+    returned and the seconds it took."""
+    with admin(dbname) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        peak, done = [0], threading.Event()
+
+        def sample():
+            while not done.is_set():
+                status = proc_status(pid) or {}
+                peak[0] = max(peak[0], status.get("RssAnon", 0))
+                time.sleep(0.001)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            total = sum(len(str(row[0])) for row in cur)
+        seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+    return {"peak_anon_mib": round(peak[0] / 1024, 1), "bytes": total, "seconds": round(seconds, 2)}
+
+
 def measure_large_values():
     """Peak private memory of one backend per run over LARGE_CONVERSATIONS
     conversations whose answer is LARGE_VALUE_MIB MiB: the bound is
@@ -901,28 +927,9 @@ def measure_large_values():
             FROM public.conversations c CROSS JOIN generate_series(1, 2) t""", (LARGE_VALUE_MIB * MIB,))
     results = {}
     for label, sql in LARGE_RUNS.items():
-        with admin(dbname) as conn:
-            pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-            peak, done = [0], threading.Event()
-
-            def sample():
-                while not done.is_set():
-                    status = proc_status(pid) or {}
-                    peak[0] = max(peak[0], status.get("RssAnon", 0))
-                    time.sleep(0.001)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            started = time.perf_counter()
-            with conn.cursor() as cur:
-                cur.execute(sql)
-                total = sum(len(row[0]) for row in cur)
-            seconds = time.perf_counter() - started
-            done.set()
-            sampler.join()
-        results[label] = {"peak_anon_mib": round(peak[0] / 1024, 1), "bytes": total, "seconds": round(seconds, 2)}
-        log(f"large values, {label}: peak {peak[0] / 1024:.1f} MiB private memory for "
-            f"{total / MIB:.0f} MiB in {seconds:.1f} s")
+        results[label] = peak_private_memory(dbname, sql)
+        log(f"large values, {label}: peak {results[label]['peak_anon_mib']:.1f} MiB private memory for "
+            f"{results[label]['bytes'] / MIB:.0f} MiB in {results[label]['seconds']:.1f} s")
     with admin() as conn:
         conn.execute(f"DROP DATABASE {dbname} WITH (FORCE)")
     return {"conversations": LARGE_CONVERSATIONS, "largest_conversation_mib": LARGE_VALUE_MIB,
@@ -937,6 +944,65 @@ def print_large_values(large):
     for label, r in large["runs"].items():
         print(f"  {label:30} peak {r['peak_anon_mib']:7.1f} MiB   {r['bytes'] / MIB:7.0f} MiB out   {r['seconds']:6.2f} s")
     print(f"  within bound: {large['within_bound']}")
+
+
+HUGE_TURN_MIB = 240
+HUGE_TURN_BOUND_MIB = 64 + 3 * HUGE_TURN_MIB
+HUGE_TURN_TEXT = 'The quick brown fox jumps over the lazy dog, "quoted" [x](y) =1; 東京! '
+HUGE_TURN_RUNS = {
+    "jsonl": {},
+    "jsonl, max_tokens": {"max_tokens": 10 ** 12},
+    "jsonl, dedupe": {"dedupe": True},
+    "jsonl, max_tokens + dedupe + token counts": {"max_tokens": 10 ** 12, "dedupe": True,
+                                                  "include_token_count": True, "include_metadata": True},
+    "json": {"format": "json"},
+    "csv": {"format": "csv"},
+    "markdown": {"format": "markdown"},
+}
+
+
+def measure_one_huge_turn():
+    """Peak private memory of one backend per call for one conversation
+    whose answer is a 240 MiB turn of ordinary text, with and without the
+    token options, for exports, the training report and previews: the
+    bound is 64 MiB + 3 x the largest conversation (issue 27)."""
+    dbname = app_database("bench_huge_turn")
+    with admin(dbname) as conn:
+        conversation = conn.execute(
+            "INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier) "
+            "VALUES (gen_random_uuid(), 'huge', %s, 'Huge', 'approved', 'template') RETURNING id",
+            (USERS[0],)).fetchone()[0]
+        conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) VALUES "
+                     "(%s, 1, 'user', 'Tell me everything.'), (%s, 2, 'assistant', repeat(%s, %s))",
+                     (conversation, conversation, HUGE_TURN_TEXT,
+                      HUGE_TURN_MIB * MIB // len(HUGE_TURN_TEXT.encode())))
+    calls = {f"export_conversations {label}": "SELECT export_system.export_conversations(%s)" % sql_literal(
+        json.dumps({"scope": "all", **options})) for label, options in HUGE_TURN_RUNS.items()}
+    for label, options in {"": {}, ", max_tokens": {"max_tokens": 10 ** 12}}.items():
+        config = sql_literal(json.dumps({"scope": "all", **options}))
+        calls[f"training_report{label}"] = f"SELECT export_system.training_report({config})"
+        calls[f"preview_export{label}"] = f"SELECT export_system.preview_export({config})"
+    results = {}
+    for label, sql in calls.items():
+        results[label] = peak_private_memory(dbname, sql)
+        log(f"one {HUGE_TURN_MIB} MiB turn, {label}: peak {results[label]['peak_anon_mib']:.1f} MiB")
+    with admin() as conn:
+        conn.execute(f"DROP DATABASE {dbname} WITH (FORCE)")
+    return {"turn_mib": HUGE_TURN_MIB, "bound_mib": HUGE_TURN_BOUND_MIB, "runs": results,
+            "within_bound": all(r["peak_anon_mib"] <= HUGE_TURN_BOUND_MIB for r in results.values())}
+
+
+def sql_literal(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def print_one_huge_turn(huge):
+    print(f"\nMemory for one conversation with a {huge['turn_mib']} MiB turn "
+          f"(bound: 64 MiB + 3 x largest = {huge['bound_mib']} MiB)")
+    for label, r in huge["runs"].items():
+        ratio = (r["peak_anon_mib"] - 64) / huge["turn_mib"]
+        print(f"  {label:48} peak {r['peak_anon_mib']:7.1f} MiB = 64 + {ratio:4.2f} x turn   {r['seconds']:6.2f} s")
+    print(f"  within bound: {huge['within_bound']}")
 
 
 # Pre-flight for fine-tuning (issue 20) ---------------------------------------------
@@ -1021,6 +1087,7 @@ def main():
     report["first_rows"] = measure_first_rows(f"bench_{size_label(sizes[-1])}")
     report["concurrency"] = measure_concurrency(f"bench_{size_label(sizes[-1])}", work)
     report["large_values"] = measure_large_values()
+    report["one_huge_turn"] = measure_one_huge_turn()
     report["token_checks"] = measure_token_checks(f"bench_{size_label(sizes[-1])}", work)
     report["targets"] = evaluate_targets(sizes, report["results"])
     report["load_average_end"] = load_average()
@@ -1037,6 +1104,7 @@ def main():
 
     print_report(report)
     print_large_values(report["large_values"])
+    print_one_huge_turn(report["one_huge_turn"])
     print_bare_floor(report["bare_floor"])
     print_first_rows(report["first_rows"])
     print_token_checks(report["token_checks"])
@@ -1050,6 +1118,8 @@ def main():
     failed_checks = [label for label, r in report["results"].items() if any(v is False for v in r["checks"].values())]
     if not report["large_values"]["within_bound"]:
         print("MEMORY BOUND EXCEEDED over large values", file=sys.stderr)
+    if not report["one_huge_turn"]["within_bound"]:
+        print("MEMORY BOUND EXCEEDED on one huge turn", file=sys.stderr)
     if failed_checks or not all(run["each_user_got_exactly_own_conversations"]
                                 for run in report["concurrency"]["runs"]):
         print("CORRECTNESS CHECKS FAILED", file=sys.stderr)

@@ -7,6 +7,37 @@
 -- by DROP EXTENSION) and are registered as the export source, so the same
 -- exports give the same bytes after the update.
 
+-- 0. The schema must be the extension's own. -------------------------------------
+-- The owner's code names export_system.…: a schema owned by another role (one
+-- made before CREATE EXTENSION) or letting another role create in it could be
+-- renamed and replaced by a look-alike that runs that role's code as the owner.
+DO $$
+DECLARE
+    squatted record;
+BEGIN
+    SELECT n.nspname, pg_catalog.pg_get_userbyid(n.nspowner) AS owner,
+           pg_catalog.pg_get_userbyid(e.extowner) AS installer
+      INTO squatted
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) 'export_system'
+       AND (n.nspowner OPERATOR(pg_catalog.<>) e.extowner
+            OR EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
+                        WHERE a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+                          AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'));
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = pg_catalog.format(
+                'schema %I is owned by %I or lets another role create in it, and export_system updates only in a schema it owns alone',
+                squatted.nspname, squatted.owner),
+            HINT = pg_catalog.format(
+                'Whoever controls that schema could make export_system run their code as %I. Check what it holds, '
+                'then ALTER SCHEMA %I OWNER TO %I and REVOKE CREATE from other roles, or drop and reinstall the extension.',
+                squatted.installer, squatted.nspname, squatted.installer);
+    END IF;
+END
+$$;
+
 -- 1. Detach the conversation tables. ------------------------------------------
 ALTER EXTENSION export_system DROP TABLE export_system.conversations;
 ALTER EXTENSION export_system DROP TABLE export_system.conversation_turns;

@@ -4,6 +4,44 @@
 -- Runs inside CREATE EXTENSION with search_path = export_system; every name is
 -- still schema-qualified so the file reads the same anywhere.
 
+-- The schema is the extension's own ---------------------------------------------
+-- The extension's owner runs code that names export_system.… (audit writes,
+-- jobs, cleanup), so only that owner may control what the name leads to.
+-- CREATE EXTENSION makes the schema when it does not exist, owned by the
+-- installing role; an existing one, owned by another role or holding objects
+-- or CREATE grants of its own, was made by someone else, who could later
+-- rename it and put a look-alike in its place. Refused.
+DO $$
+DECLARE
+    squatted record;
+BEGIN
+    SELECT n.nspname, pg_catalog.pg_get_userbyid(n.nspowner) AS owner,
+           pg_catalog.pg_get_userbyid(e.extowner) AS installer
+      INTO squatted
+      FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+     WHERE e.extname OPERATOR(pg_catalog.=) 'export_system'
+       AND (n.nspowner OPERATOR(pg_catalog.<>) e.extowner
+            OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                          AND d.refobjid OPERATOR(pg_catalog.=) n.oid
+                          AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_extension'::pg_catalog.regclass)
+            OR EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
+                        WHERE a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+                          AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'));
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = pg_catalog.format(
+                'schema %I already exists (owned by %I), and export_system installs only into a schema it creates',
+                squatted.nspname, squatted.owner),
+            HINT = pg_catalog.format(
+                'Whoever controls that schema could later make export_system run their code as %I. '
+                'Check what it holds, drop or rename it, and run CREATE EXTENSION export_system again.',
+                squatted.installer);
+    END IF;
+END
+$$;
+
 -- Identity --------------------------------------------------------------------
 
 -- Supabase's auth.uid(), reproduced so the extension works with or without a

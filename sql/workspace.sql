@@ -49,10 +49,21 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    sees_all boolean := export_system.sees_all_exports();
+    sees_all boolean;
     result jsonb;
     failure_rate numeric;
 BEGIN
+    -- PL/pgSQL resolves export_system.… when it runs: only in the extension's own schema.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+                   WHERE e.extname OPERATOR(pg_catalog.=) 'export_system'
+                     AND n.nspname OPERATOR(pg_catalog.=) 'export_system'
+                     AND n.nspowner OPERATOR(pg_catalog.=) e.extowner) THEN
+        RAISE EXCEPTION USING ERRCODE = '42501',
+            MESSAGE = 'the schema named export_system is not the extension''s own: it was renamed, replaced, or is owned by another role than the extension''s owner',
+            HINT = 'Have a superuser restore it, or drop and reinstall the extension.';
+    END IF;
+    sees_all := export_system.sees_all_exports();
     IF since IS NULL OR since <= interval '0' THEN
         RAISE EXCEPTION USING ERRCODE = '22023',
             MESSAGE = format('export_metrics window must be a positive interval, got %s', COALESCE(since::text, 'NULL')),

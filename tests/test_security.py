@@ -233,10 +233,14 @@ def peak_backend_memory(dbname, sql):
     "SELECT export_system.export_conversations('{\"scope\": \"all\", \"format\": \"json\"}')",
     "SELECT export_system.preview_export('{\"scope\": \"all\"}')",
     "SELECT export_system.export_query('SELECT content FROM public.conversation_turns')",
+    "SELECT export_system.export_conversations('{\"scope\": \"all\", \"max_tokens\": 1000000000, "
+    "\"dedupe\": true, \"include_token_count\": true}')",
+    "SELECT export_system.preview_export('{\"scope\": \"all\", \"max_tokens\": 1000000000}')",
+    "SELECT export_system.training_report('{\"scope\": \"all\"}')",
 ])
 def test_memory_stays_bounded_by_the_largest_value(large_db, sql):
     peak, rows = peak_backend_memory(large_db, sql)
-    assert len(rows) >= 3
+    assert len(rows) >= (1 if "training_report" in sql else 3)
     assert peak <= MEMORY_BOUND, f"peak {peak / MIB:.0f} MiB > {MEMORY_BOUND / MIB:.0f} MiB"
 
 
@@ -1040,3 +1044,346 @@ def test_a_large_conversation_value_is_read_once_not_once_per_turn(db):
             rows = conn.execute("SELECT export_system.export_conversations(%s)",
                                 (json.dumps(config),)).fetchall()
         assert any(f"wide-{conversation}" in row[0] for row in rows)
+
+
+# --- Round 3, 1. The extension's schema is its own --------------------------------------------
+
+def squattable_database(name):
+    """A database without the extension where mallory, an ordinary role, may
+    create schemas (any database owner may; on Supabase, `postgres`)."""
+    with admin_connect() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'mallory'").fetchone():
+            conn.execute("CREATE ROLE mallory LOGIN")
+        conn.execute(f'GRANT CREATE ON DATABASE "{name}" TO mallory')
+    return name
+
+
+def as_mallory(dbname, *statements):
+    with psycopg.connect(dbname=dbname, user="mallory", autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def test_an_install_into_a_schema_another_role_made_is_refused():
+    dbname = squattable_database("t_security_squat")
+    as_mallory(dbname, "CREATE SCHEMA export_system")
+    with admin_connect(dbname) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            conn.execute("CREATE EXTENSION export_system")
+        assert raised.value.diag.message_primary == (
+            "schema export_system already exists (owned by mallory), "
+            "and export_system installs only into a schema it creates")
+        assert "run their code as postgres" in raised.value.diag.message_hint
+        assert "CREATE EXTENSION export_system again" in raised.value.diag.message_hint
+        assert conn.execute("SELECT FROM pg_extension WHERE extname = 'export_system'").fetchone() is None
+        # An install from before this check (0.1.0 has none) is refused at its update.
+        conn.execute("CREATE EXTENSION export_system VERSION '0.1.0'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            conn.execute("ALTER EXTENSION export_system UPDATE")
+        assert raised.value.diag.message_primary.startswith("schema export_system is owned by mallory")
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'export_system'").fetchone() \
+            == ("0.1.0",)
+    # A schema the installer made itself, empty and ungranted, is taken as the extension's own.
+    with admin_connect(dbname) as conn:
+        conn.execute("DROP EXTENSION export_system")
+        conn.execute("DROP SCHEMA export_system CASCADE")
+        conn.execute("CREATE SCHEMA export_system")
+        conn.execute("CREATE EXTENSION export_system")
+
+
+TRAP_LOG = """
+CREATE TABLE public.trap_log (who text, superuser boolean, at text);
+GRANT INSERT, SELECT ON public.trap_log TO PUBLIC;
+"""
+LOOK_ALIKE = """
+CREATE SCHEMA export_system;
+GRANT USAGE ON SCHEMA export_system TO PUBLIC;
+CREATE FUNCTION export_system.trap(at text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.trap_log SELECT current_user, r.rolsuper, at FROM pg_catalog.pg_roles r
+     WHERE r.rolname = current_user;
+    RETURN true;
+END $$;
+CREATE VIEW export_system.source AS
+    SELECT export_system.trap('source') AS singleton, 'public.conversations'::regclass AS conversations,
+           'public.conversation_turns'::regclass AS turns, '{}'::jsonb AS columns;
+CREATE FUNCTION export_system.current_user_id() RETURNS uuid LANGUAGE sql
+    AS $$ SELECT NULL::uuid FROM (SELECT export_system.trap('current_user_id')) t $$;
+CREATE FUNCTION export_system.in_queue(status text, delivery text) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT export_system.trap('in_queue') $$;
+CREATE FUNCTION export_system.sees_all_exports() RETURNS boolean LANGUAGE sql
+    AS $$ SELECT export_system.trap('sees_all_exports') $$;
+CREATE FUNCTION export_system.json_is_readable(text) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT export_system.trap('json_is_readable') $$;
+GRANT SELECT ON ALL TABLES IN SCHEMA export_system TO PUBLIC;
+"""
+
+
+def squatted_install(name, how):
+    """An installed extension whose schema mallory came to control, then
+    renamed, putting a look-alike with a trap in its place: `how` is
+    "owned" (a schema she made before a pre-check install, or was given) or
+    "renamed" (the owner renamed the real one; she only made the look-alike)."""
+    dbname = create_database(name)
+    with admin_connect(dbname) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'mallory'").fetchone():
+            conn.execute("CREATE ROLE mallory LOGIN")
+        conn.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO mallory')
+        conn.execute(TRAP_LOG)
+        if how == "owned":
+            conn.execute("ALTER SCHEMA export_system OWNER TO mallory")
+        else:
+            conn.execute("ALTER SCHEMA export_system RENAME TO export_system_moved")
+    if how == "owned":
+        as_mallory(dbname, "ALTER SCHEMA export_system RENAME TO export_system_moved")
+    as_mallory(dbname, LOOK_ALIKE)
+    return dbname
+
+
+@pytest.mark.parametrize("how", ["owned", "renamed"])
+def test_a_look_alike_schema_never_runs_as_the_owner(how):
+    dbname = squatted_install(f"t_security_look_alike_{how}", how)
+    real = "export_system_moved"
+    calls = [
+        (ALICE, f"SELECT {real}.export_conversations('{{\"scope\": \"all\"}}')"),
+        (ALICE, f"SELECT {real}.preview_export('{{}}')"),
+        (ALICE, f"SELECT {real}.training_report('{{}}')"),
+        (ALICE, f"SELECT {real}.queue_export('{{}}')"),
+        (ALICE, f"SELECT {real}.set_export_preferences('{{\"format\": \"csv\"}}')"),
+    ]
+    for sub, sql in calls:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            raw_postgrest_transaction(dbname, [sql], sub=sub, search_path=f'"{real}", "public"')
+        assert "not the extension's own" in raised.value.diag.message_primary
+    with admin_connect(dbname) as conn:
+        for sql in (f"SELECT {real}.cleanup_expired()", f"SELECT {real}.run_queued_exports()",
+                    f"SELECT {real}.export_query('SELECT 1')"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql).fetchall()
+    time.sleep(3)  # the resident workers' poll (they serve database "jobs" only; a drain worker would call here)
+    assert fetch_rows(dbname, "SELECT who, superuser, at FROM public.trap_log") == []
+
+
+@pytest.mark.parametrize("how", ["owned", "renamed"])
+def test_a_look_alike_schema_never_runs_for_the_caller_either(how):
+    dbname = squatted_install(f"t_security_look_alike_caller_{how}", how)
+    real = "export_system_moved"
+    for sql in (f"SELECT {real}.export_history('{{}}')", f"SELECT {real}.get_export_preferences()",
+                f"SELECT {real}.export_metrics()"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+            raw_postgrest_transaction(dbname, [sql], sub=ALICE, search_path=f'"{real}", "public"')
+        assert "not the extension's own" in raised.value.diag.message_primary
+    assert fetch_rows(dbname, "SELECT who, superuser, at FROM public.trap_log") == []
+
+
+# --- Round 3, 2. The RLS walk sees every function a read can run ------------------------------
+
+WALK_SOURCES = """
+-- A SECURITY DEFINER function that reads every tenant's rows, reached four ways.
+CREATE OR REPLACE FUNCTION public.every_row(a uuid, b uuid) RETURNS SETOF public.conversations
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'SELECT * FROM public.conversations';
+CREATE OPERATOR public.<<< (LEFTARG = uuid, RIGHTARG = uuid, FUNCTION = public.every_row);
+CREATE OR REPLACE VIEW public.via_operator WITH (security_invoker = true) AS
+    SELECT (r).* FROM (SELECT NULL::uuid OPERATOR(public.<<<) NULL::uuid AS r) s;
+
+CREATE OR REPLACE FUNCTION public.collect_ids(state uuid[], id uuid) RETURNS uuid[]
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'SELECT array(SELECT c.id FROM public.conversations c)';
+CREATE AGGREGATE public.every_id(uuid) (SFUNC = public.collect_ids, STYPE = uuid[]);
+CREATE OR REPLACE VIEW public.via_aggregate WITH (security_invoker = true) AS
+    SELECT c.* FROM public.conversations c
+    WHERE c.id OPERATOR(pg_catalog.=) ANY ((SELECT public.every_id(x.id) FROM public.conversations x)::uuid[]);
+
+-- Bodies PostgreSQL does not parse: what they read is recorded nowhere.
+CREATE OR REPLACE FUNCTION public.plain_rows() RETURNS SETOF public.conversations
+    LANGUAGE sql AS 'SELECT * FROM public.every_row(NULL, NULL)';
+CREATE OR REPLACE VIEW public.via_sql_body WITH (security_invoker = true) AS SELECT * FROM public.plain_rows();
+CREATE OR REPLACE FUNCTION public.plpgsql_rows() RETURNS SETOF public.conversations
+    LANGUAGE plpgsql AS 'BEGIN RETURN QUERY SELECT * FROM public.open_copy; END';
+CREATE OR REPLACE VIEW public.via_plpgsql WITH (security_invoker = true) AS SELECT * FROM public.plpgsql_rows();
+
+-- A SQL-standard body is parsed, so it is walked: fine over RLS, refused over a definer.
+CREATE OR REPLACE FUNCTION public.standard_rows() RETURNS SETOF public.conversations
+    LANGUAGE sql STABLE BEGIN ATOMIC SELECT * FROM public.conversations; END;
+CREATE OR REPLACE VIEW public.via_standard_body WITH (security_invoker = true) AS SELECT * FROM public.standard_rows();
+CREATE OR REPLACE FUNCTION public.standard_over_definer() RETURNS SETOF public.conversations
+    LANGUAGE sql STABLE BEGIN ATOMIC SELECT * FROM public.every_row(NULL, NULL); END;
+CREATE OR REPLACE VIEW public.via_standard_over_definer WITH (security_invoker = true) AS
+    SELECT * FROM public.standard_over_definer();
+CREATE OR REPLACE FUNCTION public.standard_over_open() RETURNS SETOF public.conversations
+    LANGUAGE sql STABLE BEGIN ATOMIC SELECT * FROM public.open_copy; END;
+CREATE OR REPLACE VIEW public.via_standard_over_open WITH (security_invoker = true) AS
+    SELECT * FROM public.standard_over_open();
+
+-- A domain whose CHECK runs a definer function that can read (and raise) any tenant's title.
+CREATE OR REPLACE FUNCTION public.title_is_unique(title text) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'SELECT count(*) < 1000 FROM public.conversations c WHERE c.title = title';
+CREATE DOMAIN public.unique_title AS text CHECK (public.title_is_unique(VALUE));
+CREATE OR REPLACE VIEW public.via_domain WITH (security_invoker = true) AS
+    SELECT c.* FROM public.conversations c WHERE c.title::public.unique_title IS NOT NULL;
+
+GRANT SELECT ON public.via_operator, public.via_aggregate, public.via_sql_body, public.via_plpgsql,
+    public.via_standard_body, public.via_standard_over_definer, public.via_standard_over_open, public.via_domain
+    TO authenticated, service_role;
+"""
+
+WALK_REFUSALS = [
+    ("public.via_operator",
+     "public.via_operator → operator public.<<<(uuid,uuid) calls public.every_row(uuid,uuid), a SECURITY DEFINER"),
+    ("public.via_aggregate",
+     "public.via_aggregate → function public.every_id(uuid) calls public.collect_ids(uuid[],uuid), a SECURITY DEFINER"),
+    ("public.via_sql_body",
+     "public.via_sql_body calls public.plain_rows(), a sql function whose body export_system cannot check"),
+    ("public.via_plpgsql",
+     "public.via_plpgsql calls public.plpgsql_rows(), a plpgsql function whose body export_system cannot check"),
+    ("public.via_standard_over_definer",
+     "public.via_standard_over_definer → function public.standard_over_definer() calls public.every_row(uuid,uuid), "
+     "a SECURITY DEFINER"),
+    ("public.via_standard_over_open",
+     "public.via_standard_over_open → function public.standard_over_open() reads public.open_copy, which does not "
+     "have Row Level Security enabled"),
+    ("public.via_domain",
+     "public.via_domain → type public.unique_title → constraint unique_title_check "
+     "calls public.title_is_unique(text), a SECURITY DEFINER"),
+]
+
+
+@pytest.fixture(scope="module")
+def walk_db(deep_db):
+    with admin_connect(deep_db) as conn:
+        conn.execute(WALK_SOURCES)
+    return deep_db
+
+
+@pytest.mark.parametrize("relation,message", WALK_REFUSALS, ids=[r[0] for r in WALK_REFUSALS])
+def test_every_function_a_read_can_run_is_walked(walk_db, relation, message):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as raised:
+        register(walk_db, relation)
+    assert raised.value.diag.message_primary.startswith(message), raised.value.diag.message_primary
+    assert "allow_without_rls" in raised.value.diag.message_hint
+
+
+def test_the_operator_attack_is_refused_at_export_too(walk_db):
+    """Registered while harmless, then changed: every export walks again.
+    Under the waiver the view does hand alice bob's conversation, which is
+    what the refusal stops."""
+    register(walk_db, "public.via_operator", allow_without_rls=True)
+    try:
+        mine = fetch_rows(walk_db, "SELECT count(*) FROM public.conversations WHERE user_id = %s", (ALICE,))[0][0]
+        counts = rpc(Session(walk_db), "scope_counts", {"config": "jsonb"}, {"config": {}}, sub=ALICE)
+        assert counts["all"] > mine
+    finally:
+        register(walk_db, "public.conversations")
+    with admin_connect(walk_db) as conn:
+        conn.execute("CREATE OR REPLACE VIEW public.turning WITH (security_invoker = true) AS "
+                     "SELECT * FROM public.conversations")
+        conn.execute("GRANT SELECT ON public.turning TO authenticated, service_role")
+    register(walk_db, "public.turning")
+    try:
+        with admin_connect(walk_db) as conn:
+            conn.execute("CREATE OR REPLACE VIEW public.turning WITH (security_invoker = true) AS "
+                         "SELECT * FROM public.via_operator")
+        for function in ("export_conversations", "preview_export", "scope_counts", "training_report"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="operator public.<<<"):
+                raw_postgrest_transaction(walk_db, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
+    finally:
+        register(walk_db, "public.conversations")
+
+
+def test_a_sql_standard_body_over_rls_is_accepted(walk_db):
+    register(walk_db, "public.via_standard_body")
+    try:
+        mine = fetch_rows(walk_db, "SELECT count(*) FROM public.conversations WHERE user_id = %s", (ALICE,))[0][0]
+        counts = rpc(Session(walk_db), "scope_counts", {"config": "jsonb"}, {"config": {}}, sub=ALICE)
+        assert counts["all"] == mine
+    finally:
+        register(walk_db, "public.conversations")
+
+
+# --- Round 3, 3. Work on one large value stops when asked ----------------------------------
+
+HUGE_TURN_MB = 40
+HUGE_TURN_UNIT = 'The quick brown fox jumps over the lazy dog, "quoted" [x](y) =1; 東京! '
+
+
+@pytest.fixture(scope="module")
+def huge_turn_db():
+    """One conversation of alice's with a 40 MiB turn of ordinary text,
+    stored uncompressed (PostgreSQL's own decompression of a value, which
+    the extension cannot interrupt, is not what is measured here)."""
+    name = create_database("t_security_huge_turn")
+    conversation = new_uuid()
+    with admin_connect(name) as conn:
+        conn.execute("DELETE FROM public.conversations")
+        conn.execute("ALTER TABLE public.conversation_turns ALTER COLUMN content SET STORAGE EXTERNAL")
+        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier) "
+                     "VALUES (%s, 'huge', %s, 'Huge', 'approved', 'template')", (conversation, ALICE))
+        unit = HUGE_TURN_UNIT
+        conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) VALUES "
+                     "(%s, 1, 'user', 'Tell me everything.'), (%s, 2, 'assistant', repeat(%s, %s))",
+                     (conversation, conversation, unit, HUGE_TURN_MB * MIB // len(unit.encode())))
+    return name
+
+
+CANCELLED_WORK = {
+    "counting (max_tokens)": "SELECT octet_length(r) FROM export_system.export_conversations("
+                             "'{\"scope\": \"all\", \"max_tokens\": 1000000000000}') r",
+    "counting (training_report)": "SELECT export_system.training_report('{\"scope\": \"all\"}')",
+    "hashing (dedupe)": "SELECT octet_length(r) FROM export_system.export_conversations("
+                        "'{\"scope\": \"all\", \"dedupe\": true}') r",
+    "escaping (json)": "SELECT octet_length(r) FROM export_system.export_conversations("
+                       "'{\"scope\": \"all\", \"format\": \"json\"}') r",
+    "escaping (csv)": "SELECT octet_length(r) FROM export_system.export_conversations("
+                      "'{\"scope\": \"all\", \"format\": \"csv\"}') r",
+    "escaping (markdown)": "SELECT octet_length(r) FROM export_system.export_conversations("
+                           "'{\"scope\": \"all\", \"format\": \"markdown\"}') r",
+}
+
+
+@pytest.mark.parametrize("work", CANCELLED_WORK, ids=list(CANCELLED_WORK))
+def test_a_timeout_lands_within_a_tenth_of_a_second_inside_one_huge_value(huge_turn_db, work):
+    """statement_timeout set at every tenth of the call's own duration: the
+    call ends within 0.1 s of it wherever it was — reading, counting,
+    hashing, escaping. Before, counting 40 MiB ran to its end."""
+    sql = CANCELLED_WORK[work]
+    with admin_connect(huge_turn_db) as conn:
+        started = time.monotonic()
+        conn.execute(sql).fetchall()
+        full = time.monotonic() - started
+        late = {}
+        for tenth in range(1, 10):
+            timeout_ms = max(1, int(full * tenth * 100))
+            conn.execute(f"SET statement_timeout = {timeout_ms}")
+            started = time.monotonic()
+            try:
+                conn.execute(sql).fetchall()
+            except psycopg.errors.QueryCanceled:
+                late[timeout_ms] = time.monotonic() - started - timeout_ms / 1000
+            finally:
+                conn.execute("RESET statement_timeout")
+    assert len(late) >= 7, (full, late)
+    assert max(late.values()) < 0.1, {ms: round(s, 3) for ms, s in late.items()}
+
+
+def test_a_cancel_lands_within_a_tenth_of_a_second_while_counting(huge_turn_db):
+    with admin_connect(huge_turn_db) as conn:
+        pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        outcome = {}
+
+        def count():
+            try:
+                conn.execute(CANCELLED_WORK["counting (training_report)"]).fetchall()
+            except psycopg.errors.QueryCanceled:
+                outcome["ended"] = time.monotonic()
+
+        worker = threading.Thread(target=count)
+        worker.start()
+        time.sleep(0.3)  # past reading the turn, inside counting it (the call takes about 0.7 s)
+        with admin_connect() as other:
+            cancelled_at = time.monotonic()
+            assert other.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone() == (True,)
+        worker.join()
+    assert outcome["ended"] - cancelled_at < 0.1

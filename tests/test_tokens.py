@@ -320,3 +320,28 @@ def test_the_report_is_granted_like_preview_and_not_audited(db):
     with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
         report(db, {"tokenizer": "gpt2"})
     assert "o200k_base, cl100k_base" in raised.value.diag.message_hint
+
+
+# --- Counting stops when asked, and stays exact across its internal pieces -------------------
+
+def long_piece_text():
+    """Text whose encoding pieces straddle every 64 KiB mark at which
+    counting checks for interrupts: words, then runs the encoding cannot
+    split (letters, spaces, punctuation, digits, CJK, newlines) longer than
+    one such piece, then words again, at every alignment."""
+    words = "".join(f"word{n % 97} naïve 東京 {n}, " for n in range(9000))
+    runs = ["x" * 70_000, " " * 70_000, "!" * 70_000, "7" * 70_000, "語" * 30_000, "\n" * 70_000,
+            "Ab" * 40_000, " \t" * 35_000]
+    return words + "".join(run + words[:n * 997] for n, run in enumerate(runs))
+
+
+@pytest.mark.parametrize("tokenizer", TOKENIZERS)
+def test_counts_across_long_pieces_equal_tiktokens(db, tokenizer):
+    text = long_piece_text()
+    label = f"long-pieces-{tokenizer}"
+    add_conversation(db, label, [("user", "Count this."), ("assistant", text)])
+    lines = export(db, {"scope": "all", "tokenizer": tokenizer, "include_metadata": True,
+                        "include_token_count": True, "filters": {"search": label}})
+    examples = [json.loads(line) for line in lines if f'"{label}"' in line]
+    assert len(examples) == 1
+    assert int(examples[0]["metadata"]["token_count"]) == example_tokens(tokenizer, "openai", examples[0])

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use csv::{QuoteStyle, Terminator, Writer, WriterBuilder};
 
 use crate::config::LineEnding;
+use crate::pg::interrupts::InterruptBudget;
 
 /// Characters that make a spreadsheet treat a cell as a formula (OWASP), and
 /// the full-width forms spreadsheets normalise to them.
@@ -42,12 +43,16 @@ pub struct CsvRecords {
     formula_guard: bool,
 }
 
-/// The csv writer's output: records are taken out of it one by one.
-struct RecordBuffer(Rc<RefCell<Vec<u8>>>);
+/// The csv writer's output: records are taken out of it one by one. The
+/// writer quotes a field through its own small buffer and hands it over
+/// in slices, so a huge field reaches here in many writes: the checks for
+/// interrupts that quoting it needs are made here.
+struct RecordBuffer(Rc<RefCell<Vec<u8>>>, InterruptBudget);
 
 impl io::Write for RecordBuffer {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.0.borrow_mut().extend_from_slice(bytes);
+        self.1.spend(bytes.len());
         Ok(bytes.len())
     }
 
@@ -67,7 +72,7 @@ impl CsvRecords {
             writer: WriterBuilder::new()
                 .terminator(terminator)
                 .quote_style(QuoteStyle::Necessary)
-                .from_writer(RecordBuffer(Rc::clone(&buffer))),
+                .from_writer(RecordBuffer(Rc::clone(&buffer), InterruptBudget::default())),
             buffer,
             formula_guard,
         }

@@ -8,6 +8,8 @@ use std::io::{self, Write};
 
 use serde::Serializer;
 
+use crate::pg::interrupts::{self, PIECE_BYTES};
+
 /// A text field written by `json_writer` as a JSON string through the fast
 /// escape below (`#[serde(serialize_with = "json_string::text")]`). It reaches
 /// the writer as bytes (`serialize_bytes`), the one path serde_json leaves
@@ -106,8 +108,28 @@ fn escape_at(text: &[u8], at: usize, escape: &mut [u8; 6]) -> Option<(usize, usi
     Some((short.len(), replaced))
 }
 
-/// `text` as the contents of a JSON string (without its quotes).
+/// `text` as the contents of a JSON string (without its quotes), escaped in
+/// pieces that end on character boundaries, checking for interrupts
+/// between them: every escape is one character's, so the pieces escape as
+/// the whole would.
 pub fn write_escaped<W: ?Sized + Write>(out: &mut W, text: &[u8]) -> io::Result<()> {
+    let mut from = 0;
+    while from < text.len() {
+        let mut end = (from + PIECE_BYTES).min(text.len());
+        // A UTF-8 continuation byte (10xxxxxx) never starts a character.
+        while end < text.len() && text[end] & 0xC0 == 0x80 {
+            end += 1;
+        }
+        write_escaped_piece(out, &text[from..end])?;
+        from = end;
+        if from < text.len() {
+            interrupts::check();
+        }
+    }
+    Ok(())
+}
+
+fn write_escaped_piece<W: ?Sized + Write>(out: &mut W, text: &[u8]) -> io::Result<()> {
     let mut clean_from = 0;
     let mut from = 0;
     while let Some(at) = next_to_look_at(text, from) {

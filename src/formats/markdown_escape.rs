@@ -13,6 +13,8 @@
 
 use std::fmt::Write;
 
+use crate::pg::interrupts::{self, PIECE_BYTES};
+
 /// Punctuation that can open or close inline Markdown anywhere in a line:
 /// CommonMark's and GitHub's (strikethrough, tables, footnotes). All ASCII,
 /// so a byte lookup finds it.
@@ -84,6 +86,9 @@ fn escape_body(body: &str, line_start: bool, out: &mut String) {
     // ASCII, so the run boundaries fall between characters.
     let mut run_start = 0;
     for (index, &byte) in bytes.iter().enumerate() {
+        if index % PIECE_BYTES == PIECE_BYTES - 1 {
+            interrupts::check();
+        }
         if !MAY_NEED_ESCAPE[byte as usize]
             || !(byte == b'\r' || opens_syntax(body, index, line_start, digits_before))
         {

@@ -11,11 +11,10 @@ use pgrx::prelude::*;
 
 use crate::jobs::run::{self, Outcome};
 use crate::jobs::{claim, retention};
-use crate::pg::backend;
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc};
-use crate::pg::spi;
 use crate::pg::transaction;
 use crate::pg::worker_slots;
+use crate::pg::{backend, identity};
 use crate::settings;
 
 /// `bgw_main_arg` of a worker that exits once its database's queue is empty.
@@ -62,16 +61,10 @@ pub fn wake_workers() {
     worker_slots::wake_all();
 }
 
+/// Installed here, with a schema that is its own (a worker runs as the
+/// bootstrap superuser, so it must never follow a name another role controls).
 fn extension_installed() -> bool {
-    transaction::run(|| {
-        spi::read_one::<bool>(
-            "looking for the extension",
-            "SELECT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname = 'export_system')",
-            &[],
-        )
-        .unwrap_or(false)
-    })
-    .unwrap_or(false)
+    transaction::run(identity::extension_is_intact).unwrap_or(false)
 }
 
 fn reload_config_if_asked() {

@@ -5,7 +5,9 @@
 //! unwinding included — so no path can leave a worker running as a job's
 //! owner or a session as the extension's owner.
 
-use pgrx::pg_sys;
+use pgrx::{PgSqlErrorCode, pg_sys};
+
+use crate::error::UserError;
 
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc, with_pinned_search_path};
 use crate::pg::spi;
@@ -41,16 +43,57 @@ impl Identity {
     }
 }
 
-/// The role that created the extension, and so owns its tables.
-fn extension_owner() -> pg_sys::Oid {
+/// The extension's owner and whether its schema is still its own: the
+/// namespace the extension was created in (by OID), still named
+/// `export_system`, owned by the extension's owner, and holding no CREATE
+/// grant for another role. Everything the owner runs names the extension's
+/// objects as `export_system.…`, so that name must lead to that namespace.
+const EXTENSION_SQL: &str = "\
+SELECT e.extowner,
+       n.oid IS NOT NULL
+       AND n.nspname OPERATOR(pg_catalog.=) 'export_system'::pg_catalog.name
+       AND n.nspowner OPERATOR(pg_catalog.=) e.extowner
+       AND NOT EXISTS (SELECT FROM pg_catalog.aclexplode(n.nspacl) a
+                       WHERE a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+                         AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE')
+FROM pg_catalog.pg_extension e
+LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+WHERE e.extname OPERATOR(pg_catalog.=) 'export_system'::pg_catalog.name";
+
+/// The extension's owner, once its schema is checked to be the extension's
+/// own (see `EXTENSION_SQL`): a schema another role owns, renamed or replaced
+/// by a look-alike, could otherwise run that role's code with the owner's
+/// privileges, or with a caller's.
+fn checked_extension_owner() -> pg_sys::Oid {
+    let (owner, schema_is_own) = with_pinned_search_path(|| {
+        spi::read_two::<pg_sys::Oid, bool>("looking up the extension's owner", EXTENSION_SQL, &[])
+    });
+    let owner = owner.expect("the extension is installed");
+    if schema_is_own != Some(true) {
+        UserError {
+            code: PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            message: "the schema named export_system is not the extension's own: it was renamed, replaced, is owned by another role than the extension's owner, or lets another role create objects in it".into(),
+            hint: "export_system refuses to run until it is. Check what the schema holds, then have a superuser restore it (ALTER SCHEMA … RENAME / OWNER TO the extension's owner, REVOKE CREATE), or drop and reinstall the extension.".into(),
+        }
+        .raise();
+    }
+    owner
+}
+
+/// Raise unless the name `export_system` leads to the extension's own
+/// schema: called before any SQL that names the extension's objects.
+pub fn check_extension_schema() {
+    checked_extension_owner();
+}
+
+/// Whether export_system is installed in this database with a schema that is
+/// its own (for the background workers, which check before every round).
+pub fn extension_is_intact() -> bool {
     with_pinned_search_path(|| {
-        spi::read_one::<pg_sys::Oid>(
-            "looking up the extension's owner",
-            "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'export_system'",
-            &[],
-        )
+        spi::read_two::<pg_sys::Oid, bool>("looking for the extension", EXTENSION_SQL, &[])
     })
-    .expect("the extension is installed")
+    .1
+    .unwrap_or(false)
 }
 
 /// Run `work` as the extension's owner with search_path pinned, the way a
@@ -58,7 +101,7 @@ fn extension_owner() -> pg_sys::Oid {
 /// exit. Every change to the extension's own tables (audit rows, jobs,
 /// stored files, preferences, the source) goes through here.
 pub fn as_extension_owner<R>(work: impl FnOnce() -> R) -> R {
-    let _owner = IdentityGuard::as_owner(extension_owner());
+    let _owner = IdentityGuard::as_owner(checked_extension_owner());
     work()
 }
 

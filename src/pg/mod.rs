@@ -1,9 +1,10 @@
 //! Every direct use of the backend's internals: portals, GUCs, identity
-//! switches, transactions. Each unsafe block states why it is sound.
+//! switches, transactions, interrupts. Each unsafe block states why it is sound.
 
 pub mod backend;
 pub mod guc;
 pub mod identity;
+pub mod interrupts;
 pub mod job_limits;
 pub mod jsonb_arg;
 pub mod portal;

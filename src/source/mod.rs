@@ -3,6 +3,7 @@
 //! (`resolve`), registered by an administrator (`registration`), and
 //! checked to keep every caller to their own rows (`row_security`).
 
+mod dependency_walk;
 pub mod registration;
 mod resolve;
 pub mod row_security;

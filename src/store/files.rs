@@ -2,11 +2,10 @@
 
 use pgrx::prelude::*;
 
-use crate::pg::guc::with_pinned_search_path;
 use crate::pg::identity::as_extension_owner;
 use crate::pg::portal::PinnedPortal;
 use crate::pg::spi;
-use crate::store::write;
+use crate::store::{as_caller, write};
 
 pub fn insert_part(export_id: &str, part: i32, content: String) {
     write(
@@ -30,7 +29,7 @@ pub fn delete_parts(export_id: &str) {
 /// caller: the stored file is under Row Level Security too. Columns `part`
 /// (int4) and `content` (text).
 pub fn open_parts(export_id: pgrx::Uuid, first: i32, last: i32) -> PinnedPortal {
-    with_pinned_search_path(|| {
+    as_caller(|| {
         PinnedPortal::open(
             "SELECT part, content FROM export_system.export_files \
              WHERE export_id = $1 AND part >= $2 AND part <= $3 ORDER BY part",

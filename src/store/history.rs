@@ -4,9 +4,9 @@
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::pg::guc::with_pinned_search_path;
 use crate::pg::spi;
 use crate::sql_args::SqlArgs;
+use crate::store::as_caller;
 
 /// A validated history filter.
 #[derive(Debug, Default, PartialEq)]
@@ -66,7 +66,7 @@ fn conditions(
 /// One page of `user_id`'s history (everyone's for operators), as jsonb.
 /// Runs as the caller, with search_path pinned: RLS scopes the log too.
 pub fn page(query: &HistoryQuery, user_id: Option<String>) -> Value {
-    with_pinned_search_path(|| {
+    as_caller(|| {
         let sees_all = spi::read_one::<bool>(
             "reading the caller's rights",
             "SELECT export_system.sees_all_exports()",

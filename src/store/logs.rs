@@ -12,10 +12,9 @@ use pgrx::prelude::*;
 use serde_json::Value;
 
 use crate::model::{AuditRecord, ExportStatus};
-use crate::pg::guc::with_pinned_search_path;
-use crate::pg::identity::{Identity, as_extension_owner};
+use crate::pg::identity::{Identity, as_extension_owner, check_extension_schema};
 use crate::pg::spi;
-use crate::store::write;
+use crate::store::{as_caller, write};
 
 /// The queue's predicate, as SQL over `export_logs` columns.
 const IN_QUEUE: &str = "export_system.in_queue(status, delivery)";
@@ -67,6 +66,7 @@ pub fn lock_claimable(limit: i64) -> Vec<String> {
         "SELECT export_id::text FROM export_system.export_logs WHERE {IN_QUEUE} \
          ORDER BY created_at, export_id FOR UPDATE SKIP LOCKED LIMIT $1"
     );
+    check_extension_schema();
     Spi::connect_mut(|client| {
         client.update(&sql, None, &[limit.into()]).map(|table| {
             table
@@ -79,6 +79,7 @@ pub fn lock_claimable(limit: i64) -> Vec<String> {
 
 /// How many background exports wait for or hold a worker.
 pub fn queue_depth() -> i64 {
+    check_extension_schema();
     spi::read_one::<i64>(
         "reading the export queue",
         &format!("SELECT count(*) FROM export_system.export_logs WHERE {IN_QUEUE}"),
@@ -238,7 +239,7 @@ pub fn count_download(export_id: pgrx::Uuid) {
 /// for the rate-limit lock it counts the audit row of the export it waited
 /// for; an export writes its own row anyway.
 pub fn recent_exports(user_id: &str, limit: i64) -> (i64, Option<String>) {
-    let (used, next_allowed) = with_pinned_search_path(|| {
+    let (used, next_allowed) = as_caller(|| {
         Spi::connect_mut(|client| {
             client
                 .update(
@@ -269,7 +270,7 @@ pub struct OwnExport {
 /// The caller's export `export_id`, read as the caller; None when it is not
 /// theirs (or does not exist).
 pub fn own_export(export_id: pgrx::Uuid) -> Option<OwnExport> {
-    with_pinned_search_path(|| {
+    as_caller(|| {
         Spi::connect(|client| {
             let table = client.select(
                 include_str!("../../sql/store/own_export.sql"),

@@ -4,7 +4,9 @@
 //! `sql/store/*.sql`). Writes run as the extension's owner with search_path
 //! pinned (`as_extension_owner`), the way a SECURITY DEFINER function would;
 //! reads that Row Level Security scopes to the caller (their history, their
-//! exports, their files) run as the caller, with search_path pinned.
+//! exports, their files) run as the caller, with search_path pinned
+//! (`as_caller`). Both first check that the name `export_system` leads to
+//! the extension's own schema.
 
 pub mod files;
 pub mod history;
@@ -16,8 +18,16 @@ pub mod source;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
-use crate::pg::identity::as_extension_owner;
+use crate::pg::guc::with_pinned_search_path;
+use crate::pg::identity::{as_extension_owner, check_extension_schema};
 use crate::pg::spi;
+
+/// Run a read of the extension's tables as the caller, with search_path
+/// pinned, once the schema its SQL names is checked to be the extension's.
+fn as_caller<R>(read: impl FnOnce() -> R) -> R {
+    check_extension_schema();
+    with_pinned_search_path(read)
+}
 
 /// Run a writing statement as the extension's owner; returns the rows it touched.
 fn write(what: &str, sql: &str, args: &[DatumWithOid]) -> usize {

@@ -3,13 +3,12 @@
 use pgrx::JsonB;
 use serde_json::Value;
 
-use crate::pg::guc::with_pinned_search_path;
 use crate::pg::spi;
-use crate::store::write;
+use crate::store::{as_caller, write};
 
 /// The caller's stored preferences, if any (read as the caller).
 pub fn read() -> Option<Value> {
-    with_pinned_search_path(|| {
+    as_caller(|| {
         spi::read_one::<JsonB>(
             "reading the export preferences",
             "SELECT preferences FROM export_system.export_preferences \

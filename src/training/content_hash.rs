@@ -8,6 +8,7 @@ use std::hash::Hasher;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::formats::training_example::TrainingExample;
+use crate::pg::interrupts::{self, PIECE_BYTES};
 
 #[derive(Clone)]
 pub struct ContentHasher {
@@ -28,7 +29,11 @@ impl ContentHasher {
             Some(value) => {
                 hasher.write_u8(1);
                 hasher.write_u64(value.len() as u64);
-                hasher.write(value.as_bytes());
+                // SipHash takes its input as a stream: pieces hash as the whole.
+                for piece in value.as_bytes().chunks(PIECE_BYTES) {
+                    hasher.write(piece);
+                    interrupts::check();
+                }
             }
         };
         for message in &example.messages {
