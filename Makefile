@@ -13,8 +13,9 @@ demo:
 test:
 	PG='$(PG)' bash scripts/test.sh
 
-# Per major, an archive of the extension (.so, control file, install and
-# update scripts, install.sh) and its SHA-256, in dist/.
+# Per major, in dist/: an archive of the extension (.so, control file, install
+# and update scripts, install.sh, export-system-confd) with its SHA-256, and a
+# .deb in the PostgreSQL packages' layout.
 package:
 	PG='$(PG)' bash scripts/package.sh
 

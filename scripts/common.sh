@@ -67,7 +67,7 @@ use_pg_major "${PG_MAJORS[0]:-15}"
 # install_system_packages MAJORS...: Debian's packages for building and for
 # those majors (15 itself; the shared libraries the PyPI builds link to).
 install_system_packages() {
-    local wanted=(libclang-dev sudo python3-venv) major
+    local wanted=(libclang-dev sudo python3-venv lintian) major
     for major in "$@"; do
         if [[ $major == 15 ]]; then
             wanted+=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron)
@@ -135,6 +135,15 @@ PY
     chmod -R a+rX "$home"
     rm -rf "$work"
     "$home/bin/postgres" --version >/dev/null  # the shared libraries it needs are there
+}
+
+# PGXN's validator of META.json (the meta spec's reference implementation).
+PGXN_META_VERSION=0.7.0
+install_pgxn_meta() {
+    if [[ "$(pgxn_meta --version 2>/dev/null)" != *"$PGXN_META_VERSION"* ]]; then
+        log "installing pgxn_meta $PGXN_META_VERSION (PGXN's META.json validator)"
+        cargo install pgxn_meta --version "$PGXN_META_VERSION" --locked --quiet
+    fi
 }
 
 install_cargo_pgrx() {
@@ -220,7 +229,8 @@ build_package() {
     cp "$REPO_ROOT"/sql/export_system--0.1.0.sql "$root/share/extension/"
     sed -e "s/@MAJOR@/$major/g" -e "s/@VERSION@/$version/g" \
         -e "s/@SUPPORTED@/${SUPPORTED_PG_MAJORS[*]}/g" "$REPO_ROOT/scripts/archive_install.sh" >"$root/install.sh"
-    chmod 755 "$root/install.sh" "$root/lib/export_system.so"
+    cp "$REPO_ROOT/packaging/supabase/export-system-confd" "$root/"
+    chmod 755 "$root/install.sh" "$root/export-system-confd" "$root/lib/export_system.so"
     chmod 644 "$root"/share/extension/*
     mkdir -p "$REPO_ROOT/dist"
     local archive
@@ -229,7 +239,63 @@ build_package() {
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='2000-01-01 00:00:00Z' \
         -C "$stage" -cf - "$name" | gzip -9n >"$archive"
     (cd "$(dirname "$archive")" && sha256sum "$(basename "$archive")" >"$(basename "$archive").sha256")
+    build_deb "$major" "$root" >&2
     echo "$archive"
+}
+
+# deb_path MAJOR: where `make package` puts that major's Debian package.
+deb_path() {
+    echo "$REPO_ROOT/dist/postgresql-$1-export-system_$(extension_version)_$(dpkg --print-architecture).deb"
+}
+
+# build_deb MAJOR ROOT: the unpacked archive ROOT as a Debian package for the
+# PostgreSQL packages' layout of that major (/usr/lib/postgresql/MAJOR/lib,
+# /usr/share/postgresql/MAJOR/extension), as pgrx extensions ship them.
+build_deb() {
+    local major=$1 root=$2 version package stage deb doc
+    version=$(extension_version)
+    package=postgresql-$major-export-system
+    stage=$(dirname "$root")/deb
+    deb=$(deb_path "$major")
+    doc=$stage/usr/share/doc/$package
+    rm -rf "$stage"
+    install -d "$stage/DEBIAN" "$stage/usr/lib/postgresql/$major/lib" \
+        "$stage/usr/share/postgresql/$major/extension" "$doc"
+    install -m 644 "$root/lib/export_system.so" "$stage/usr/lib/postgresql/$major/lib/"
+    strip --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/lib/postgresql/$major/lib/export_system.so"
+    install -m 644 "$root"/share/extension/* "$stage/usr/share/postgresql/$major/extension/"
+    {
+        echo "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+        echo "Upstream-Name: export_system"
+        echo ""
+        echo "Files: *"
+        echo "Copyright: 2026 The export_system developers"
+        echo "License: Expat"
+        sed -n '3,$p' "$REPO_ROOT/LICENSE" | sed -e 's/^$/./' -e 's/^/ /'
+    } >"$doc/copyright"
+    printf '%s (%s) unstable; urgency=medium\n\n  * Release %s for PostgreSQL %s; see CHANGELOG.md.\n\n -- export_system developers <export-system@users.noreply.github.com>  %s\n' \
+        "$package" "$version" "$version" "$major" "Mon, 07 Dec 2026 00:00:00 +0000" | gzip -9n >"$doc/changelog.gz"
+    chmod 644 "$doc/copyright" "$doc/changelog.gz"
+    cat >"$stage/DEBIAN/control" <<CONTROL
+Package: $package
+Version: $version
+Architecture: $(dpkg --print-architecture)
+Maintainer: export_system developers <export-system@users.noreply.github.com>
+Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+Depends: postgresql-$major, libc6 (>= 2.34), libgcc-s1
+Section: database
+Priority: optional
+Homepage: https://github.com/export-system/export_system
+Description: PostgreSQL $major extension exporting chat conversations as training data
+ export_system turns the chat conversations an application keeps in
+ PostgreSQL into fine-tuning files (JSONL for OpenAI, Bedrock and
+ ShareGPT/LLaMA-Factory, JSON, CSV, Markdown), read under the application's
+ Row Level Security and audited in the exporting transaction.
+CONTROL
+    (cd "$stage" && find usr -type f -print0 | sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+    chmod 644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
+    mkdir -p "$(dirname "$deb")"
+    SOURCE_DATE_EPOCH=946684800 dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
 }
 
 # install_archive ARCHIVE PG_CONFIG: what an operator does with an archive:

@@ -2,7 +2,7 @@
 # Every test, on every supported PostgreSQL major (or those PG names:
 # `make test PG=17`, `make test PG="16 17"`). Once: formatting. Per major:
 # clippy for its feature, the Rust unit tests and #[pg_test]s through cargo
-# pgrx, its release package (`make package`), installed from the archive
+# pgrx, its release package (`make package`: archive and .deb), installed from the archive
 # into its installation, and the SQL-level suite (tests/*.py) against a
 # throwaway cluster preloading the library (and pg_cron where it exists),
 # with Supabase's roles; tests/test_package.py installs the archive into a
@@ -13,6 +13,7 @@ if ((${#PG_MAJORS[@]})); then majors=("${PG_MAJORS[@]}"); else majors=("${SUPPOR
 started=$SECONDS
 install_dependencies "${majors[@]}"
 install_python_tools
+install_pgxn_meta
 
 log "cargo fmt --check"
 (cd "$REPO_ROOT" && cargo fmt --check)
@@ -66,7 +67,7 @@ test_major() {
     create_supabase_roles
 
     log "$server: SQL-level tests"
-    EXPORT_SYSTEM_ARCHIVE=$archive "$VENV/bin/pytest" -p no:cacheprovider -q -rs \
+    EXPORT_SYSTEM_ARCHIVE=$archive EXPORT_SYSTEM_DEB=$(deb_path "$major") "$VENV/bin/pytest" -p no:cacheprovider -q -rs \
         --junitxml="$RESULTS/pytest-$major.xml" tests "$@"
 }
 

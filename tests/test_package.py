@@ -10,6 +10,7 @@ import hashlib
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -66,9 +67,11 @@ class Installation:
         self.bin = str(Path(self.pg_config).parent)
         self.port = None
 
-    def start(self):
+    def start(self, *settings):
+        """Start its cluster; `settings`: postgresql.conf lines."""
         data = self.dir / "data"
-        self.port = bash(f'PG_BIN={self.bin}; start_cluster "{data}" >&2 && echo "$PGPORT"')
+        lines = " ".join(shlex.quote(line) for line in settings)
+        self.port = bash(f'PG_BIN={self.bin}; start_cluster "{data}" {lines} >&2 && echo "$PGPORT"')
         return self
 
     def stop(self):
@@ -107,8 +110,8 @@ def test_the_archive_holds_the_library_the_control_file_and_every_install_and_up
     assert top == {ARCHIVE.name.removesuffix(".tar.gz")}
     scripts = {f"share/extension/{path.name}" for path in (REPO / "sql").glob("export_system--*.sql")}
     assert scripts >= {"share/extension/export_system--0.1.0.sql", "share/extension/export_system--0.1.0--0.2.0.sql"}
-    assert names == {"install.sh", "lib/export_system.so", "share/extension/export_system.control",
-                     f"share/extension/export_system--{VERSION}.sql"} | scripts
+    assert names == {"install.sh", "export-system-confd", "lib/export_system.so",
+                     "share/extension/export_system.control", f"share/extension/export_system--{VERSION}.sql"} | scripts
 
 
 @pytest.fixture(scope="module")
