@@ -241,7 +241,7 @@ def test_a_prefix_install_on_18_creates_updates_and_runs_workers_outside_the_ser
         prefixed.psql("prefixed", "-f", str(REPO / "sql/sample_data.sql"))
         assert export(prefixed, "prefixed", CONFIGS[0]).count(b"\n") > 100
         with prefixed.connect("prefixed") as conn:
-            export_id = conn.execute("SELECT export_system.queue_export('{\"scope\": \"all\"}') ->> 'export_id'") \
+            export_id = conn.execute("SELECT export_system.queue_export('{\"scope\": \"all\"}')::text") \
                 .fetchone()[0]
         # Run by the preloaded worker, loaded from the prefix.
         assert wait_for_job(prefixed, "prefixed", export_id) == "completed"
