@@ -1008,6 +1008,19 @@ def print_one_huge_turn(huge):
 # Pre-flight for fine-tuning (issue 20) ---------------------------------------------
 
 
+def against_plain_jsonl(dbname, runs, repeats):
+    """Each run and the plain JSONL export ("export jsonl" in `runs`),
+    interleaved, medians: seconds and the ratio to the plain export."""
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, command in runs.items():
+            _, [result] = run_psql(dbname, [(name, command, Path(command[-1]))])
+            times[name].append(result["seconds"])
+    plain = statistics.median(times["export jsonl"])
+    return {name: {"seconds": round(statistics.median(t), 2),
+                   "x_plain_jsonl": round(statistics.median(t) / plain, 2)} for name, t in times.items()}
+
+
 def measure_token_checks(dbname, work, repeats=3):
     """The training report and a max_tokens export against the plain JSONL
     export on the same dataset, interleaved, medians: what counting tokens
@@ -1023,17 +1036,39 @@ def measure_token_checks(dbname, work, repeats=3):
             dbname, f"SELECT export_system.training_report('{{\"max_tokens\": {limit}}}'::jsonb)",
             work / f"{dbname}.tokens-report.json"),
     }
-    times = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, command in runs.items():
-            _, [result] = run_psql(dbname, [(name, command, Path(command[-1]))])
-            times[name].append(result["seconds"])
-    plain = statistics.median(times["export jsonl"])
-    measured = {name: {"seconds": round(statistics.median(t), 2),
-                       "x_plain_jsonl": round(statistics.median(t) / plain, 2)} for name, t in times.items()}
+    measured = against_plain_jsonl(dbname, runs, repeats)
     report_path = work / f"{dbname}.tokens-report.json"
     measured["report"] = json.loads(report_path.read_text()) if report_path.exists() else None
     return measured
+
+
+REDACTION_TARGET = 1.3
+
+
+def measure_redaction(dbname, work, repeats=3):
+    """Every kind of personal data redacted, as placeholders and as
+    pseudonyms, against the plain JSONL export (issue 29: at most 1.3x)."""
+    runs = {"export jsonl": psql(dbname, "SELECT export_system.export_conversations('{}'::jsonb)",
+                                 work / f"{dbname}.redact-plain.jsonl")}
+    for style in ("placeholder", "pseudonym"):
+        config = json.dumps({"redact": True, "redaction": style})
+        runs[f"export jsonl, redact all ({style})"] = psql(
+            dbname, f"SELECT export_system.export_conversations('{config}'::jsonb)",
+            work / f"{dbname}.redact-{style}.jsonl")
+    measured = against_plain_jsonl(dbname, runs, repeats)
+    for name, figures in measured.items():
+        if name != "export jsonl":
+            figures["target"] = REDACTION_TARGET
+            figures["meets_target"] = figures["x_plain_jsonl"] <= REDACTION_TARGET
+    return measured
+
+
+def print_redaction(measured):
+    print(f"\nRedaction at export, against the plain JSONL export (target <= {REDACTION_TARGET}x):")
+    print(f"{'run':<44} {'time s':>8} {'x plain':>8}")
+    for name, figures in measured.items():
+        verdict = "" if "meets_target" not in figures else ("PASS" if figures["meets_target"] else "MISS")
+        print(f"{name:<44} {figures['seconds']:>8.2f} {figures['x_plain_jsonl']:>8.2f} {verdict}")
 
 
 def print_token_checks(measured):
@@ -1089,6 +1124,7 @@ def main():
     report["large_values"] = measure_large_values()
     report["one_huge_turn"] = measure_one_huge_turn()
     report["token_checks"] = measure_token_checks(f"bench_{size_label(sizes[-1])}", work)
+    report["redaction"] = measure_redaction(f"bench_{size_label(sizes[-1])}", work)
     report["targets"] = evaluate_targets(sizes, report["results"])
     report["load_average_end"] = load_average()
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
@@ -1108,6 +1144,7 @@ def main():
     print_bare_floor(report["bare_floor"])
     print_first_rows(report["first_rows"])
     print_token_checks(report["token_checks"])
+    print_redaction(report["redaction"])
     m = report["machine"]
     print(f"\nmachine: {m['cpus']} CPUs, {m['cpu_model']}, {m['memory_gib']} GiB; {m['postgres'].split(',')[0]}; "
           f"load average {report['load_average_start']} -> {report['load_average_end']}")

@@ -170,7 +170,7 @@ register_with_pgrx() {
 }
 
 install_python_tools() {
-    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm, tiktoken' 2>/dev/null; then
+    if [[ ! -x $VENV/bin/pytest ]] || ! "$VENV/bin/python" -c 'import psycopg, markdown_it, pandas, datasets, cmarkgfm, tiktoken, presidio_analyzer, faker' 2>/dev/null; then
         log "installing Python test tools into .venv"
         ensure_venv
         "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/tests/requirements.txt"
@@ -224,9 +224,13 @@ build_package() {
     mkdir -p "$root/lib" "$root/share/extension"
     cp "$built_lib/export_system.so" "$root/lib/"
     cp "$built_share"/export_system.control "$built_share"/export_system--*.sql "$root/share/extension/"
-    # Earlier versions' install scripts, so an installation can start from one
-    # and be updated (cargo pgrx packages only the current one and the updates).
-    cp "$REPO_ROOT"/sql/export_system--0.1.0.sql "$root/share/extension/"
+    # Earlier versions' install scripts (sql/export_system--<version>.sql), so
+    # an installation can start from one and be updated (cargo pgrx packages
+    # only the current one and the updates).
+    local script
+    for script in "$REPO_ROOT"/sql/export_system--*.sql; do
+        [[ $(basename "$script") == export_system--*--*.sql ]] || cp "$script" "$root/share/extension/"
+    done
     sed -e "s/@MAJOR@/$major/g" -e "s/@VERSION@/$version/g" \
         -e "s/@SUPPORTED@/${SUPPORTED_PG_MAJORS[*]}/g" "$REPO_ROOT/scripts/archive_install.sh" >"$root/install.sh"
     cp "$REPO_ROOT/packaging/supabase/export-system-confd" "$root/"

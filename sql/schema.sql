@@ -97,6 +97,7 @@ CREATE TABLE export_system.export_logs (
     error_message       text,
     db_role             text NOT NULL DEFAULT current_user,
     duration_ms         bigint,
+    redactions          jsonb,
     progress_done       integer,
     progress_total      integer,
     part_count          integer,
@@ -123,6 +124,8 @@ COMMENT ON COLUMN export_system.export_logs.delivery IS
 'stream: returned by export_conversations() in the caller''s transaction; background: a queued job.';
 COMMENT ON COLUMN export_system.export_logs.kind IS
 'conversations: export_conversations() or a queued export; query: export_query() (config holds the query).';
+COMMENT ON COLUMN export_system.export_logs.redactions IS
+'Values replaced per kind of personal data ({"email_address": 3, ...}) when the export redacted; never the values.';
 COMMENT ON COLUMN export_system.export_logs.progress_done IS
 'Background jobs: conversations formatted so far (committed as the job goes).';
 COMMENT ON COLUMN export_system.export_logs.part_count IS

@@ -6,7 +6,8 @@
 //! use of the backend, SPI, identities); `config` (what an export asks for);
 //! `store` (the only SQL on the extension's own tables); `source` (the
 //! application's tables, registered and checked); `audit` (server-log trail,
-//! history, rate limit); `formats` (bytes only); `export` (the one pipeline,
+//! history, rate limit); `formats` (bytes only) and `redaction` (personal
+//! data replaced in a conversation's texts); `export` (the one pipeline,
 //! shared by streaming, jobs and preview); `jobs` (background exports);
 //! `api` (every SQL function).
 
@@ -21,6 +22,7 @@ mod formats;
 mod jobs;
 mod model;
 mod pg;
+mod redaction;
 mod settings;
 mod source;
 mod sql_args;

@@ -20,6 +20,7 @@ static ASYNC_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(500);
 static RATE_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(10);
 static JOB_TIMEOUT_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 static JOB_TEMP_FILE_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(4 * 1024 * 1024);
+static REDACT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// `preloading`: whether `shared_preload_libraries` is being processed; only
 /// then may server-start settings be defined (a backend that loads the
@@ -113,6 +114,12 @@ fn register_reloadable() {
         GucContext::Sighup,
         GucFlags::UNIT_KB,
     );
+    register_export_limits();
+}
+
+/// What every export may do: its size in one call, how often, and the
+/// personal data it must redact at least.
+fn register_export_limits() {
     GucRegistry::define_int_guc(
         c"export_system.async_threshold",
         c"Largest synchronous export, in conversations, for callers with a JWT identity (0 = no limit).",
@@ -120,6 +127,14 @@ fn register_reloadable() {
         &ASYNC_THRESHOLD,
         0,
         i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"export_system.redact",
+        c"Kinds of personal data every export redacts, at least: all, or names separated by commas.",
+        c"email_address, phone_number, credit_card, iban_code, ip_address, secret. A config or preference may add to it, never remove.",
+        &REDACT,
         GucContext::Suset,
         GucFlags::default(),
     );
@@ -183,4 +198,12 @@ pub fn async_threshold() -> Option<i64> {
 pub fn rate_limit() -> Option<i64> {
     let limit = RATE_LIMIT.get();
     (limit > 0).then_some(limit as i64)
+}
+
+/// The owner's minimum of kinds of personal data to redact, as set ("" for none).
+pub fn redact_minimum() -> String {
+    REDACT
+        .get()
+        .map(|setting| setting.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -1225,9 +1225,17 @@ CREATE DOMAIN public.unique_title AS text CHECK (public.title_is_unique(VALUE));
 CREATE OR REPLACE VIEW public.via_domain WITH (security_invoker = true) AS
     SELECT c.* FROM public.conversations c WHERE c.title::public.unique_title IS NOT NULL;
 
+-- A cast whose function is definer.
+CREATE OR REPLACE FUNCTION public.row_as_text(c public.conversations) RETURNS text
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'SELECT string_agg(title, '','') FROM public.conversations';
+CREATE CAST (public.conversations AS text) WITH FUNCTION public.row_as_text(public.conversations);
+CREATE OR REPLACE VIEW public.via_cast WITH (security_invoker = true) AS
+    SELECT c.* FROM public.conversations c WHERE (c::text) IS NOT NULL;
+
 GRANT SELECT ON public.via_operator, public.via_aggregate, public.via_sql_body, public.via_plpgsql,
-    public.via_standard_body, public.via_standard_over_definer, public.via_standard_over_open, public.via_domain
-    TO authenticated, service_role;
+    public.via_standard_body, public.via_standard_over_definer, public.via_standard_over_open, public.via_domain,
+    public.via_cast TO authenticated, service_role;
 """
 
 WALK_REFUSALS = [
@@ -1245,6 +1253,7 @@ WALK_REFUSALS = [
     ("public.via_standard_over_open",
      "public.via_standard_over_open → function public.standard_over_open() reads public.open_copy, which does not "
      "have Row Level Security enabled"),
+    ("public.via_cast", "public.via_cast calls public.row_as_text(public.conversations), a SECURITY DEFINER"),
     ("public.via_domain",
      "public.via_domain → type public.unique_title → constraint unique_title_check "
      "calls public.title_is_unique(text), a SECURITY DEFINER"),

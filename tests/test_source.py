@@ -1,16 +1,19 @@
 """The registered source: the application's own tables, in either shape,
 under the application's own RLS; registration refusals; the extension never
-owning (or deleting) user data; the 0.1.0 → 0.2.0 update.
+owning (or deleting) user data; the update from 0.1.0 (through 0.2.0) to this version.
 """
 import json
 import re
 import subprocess
+import tomllib
 
 import psycopg
 import pytest
 
 from support import (ALICE, BOB, REPO, Session, admin_connect, create_database, fetch_rows, psql_export,
                      rpc, rpc_export)
+
+VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["package"]["version"]
 
 FORMATS = [{"format": "jsonl"}, {"format": "jsonl", "target": "sharegpt"}, {"format": "json"},
            {"format": "json", "pretty": False}, {"format": "csv"}, {"format": "markdown"}]
@@ -254,9 +257,9 @@ def test_update_from_0_1_0_keeps_data_and_bytes(tmp_path):
     subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", name], input=sample, text=True, check=True,
                    stdout=subprocess.DEVNULL)
     with admin_connect(name) as conn:
-        conn.execute("ALTER EXTENSION export_system UPDATE TO '0.2.0'")
+        conn.execute("ALTER EXTENSION export_system UPDATE")
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'export_system'").fetchone() == \
-            ("0.2.0",)
+            (VERSION,)
         source = conn.execute("SELECT export_system.get_source()").fetchone()[0]
         report = conn.execute("SELECT export_system.training_report('{\"scope\": \"all\"}')").fetchone()[0]
         granted = conn.execute("SELECT has_function_privilege('authenticated', "

@@ -3,7 +3,9 @@ loads every JSONL target and the JSON envelope; Bedrock's and
 LLaMA-Factory's published rules; GitHub's Markdown renderer (cmark-gfm) and
 CommonMark; the train/validation split.
 """
+import csv
 import html
+import io
 import itertools
 import json
 import re
@@ -220,7 +222,8 @@ def split_db():
             FROM generate_series(1, %s) g""", (ALICE, SPLIT_CONVERSATIONS))
         conn.execute("""
             INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
-            SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END, 'turn ' || t
+            SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END,
+                   'turn ' || t || ' of ' || c.conversation_id
             FROM public.conversations c CROSS JOIN generate_series(1, 2) t
             WHERE c.conversation_id LIKE 'split-%%'""")
     return name
@@ -271,6 +274,64 @@ def test_split_is_the_same_in_a_background_job_and_named_in_the_file(split_db):
     job_ids = {line.split(",")[0] for part in parts for line in part.split("\n")
                if line and not line.startswith("conversation_id,")}
     assert job_ids == part_ids(split_db, "validation")
+
+
+DUPLICATED_CONTENTS = 300
+
+
+@pytest.fixture(scope="module")
+def duplicates_db():
+    """2,000 conversations holding 300 contents: most content sits in several
+    conversations, as in LLaMA-Factory's glaive demo and in real data."""
+    name = create_database("t_training_split_duplicates")
+    with admin_connect(name) as conn:
+        conn.execute("DELETE FROM public.conversations")
+        conn.execute("""
+            INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier)
+            SELECT gen_random_uuid(), 'dup-' || lpad(g::text, 4, '0'), %s, 'Dup ' || g, 'approved', 'scenario'
+            FROM generate_series(1, 2000) g""", (ALICE,))
+        conn.execute("""
+            INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content)
+            SELECT c.id, t, CASE t WHEN 1 THEN 'user' ELSE 'assistant' END,
+                   'content ' || (hashtext(c.conversation_id) & 2147483647) %% %s || ', turn ' || t
+            FROM public.conversations c CROSS JOIN generate_series(1, 2) t""", (DUPLICATED_CONTENTS,))
+    return name
+
+
+def contents_of(db, part, seed, fmt):
+    config = {"scope": "all", "format": fmt, "split": {"validation": 0.2, "seed": seed, "part": part}}
+    with admin_connect(db) as conn:
+        rows = [r[0] for r in conn.execute("SELECT export_system.export_conversations(%s)",
+                                           (json.dumps(config),)).fetchall()]
+    if fmt == "jsonl":
+        return [json.dumps(json.loads(row)["messages"]) for row in rows]
+    return [row for row in rows[1:] if row]
+
+
+@pytest.mark.parametrize("seed", [f"seed-{n}" for n in range(12)])
+def test_identical_training_content_never_sits_in_both_parts(duplicates_db, seed):
+    train = contents_of(duplicates_db, "train", seed, "jsonl")
+    validation = contents_of(duplicates_db, "validation", seed, "jsonl")
+    assert len(train) + len(validation) == 2000
+    assert not set(train) & set(validation)
+    assert 0 < len(set(validation)) < DUPLICATED_CONTENTS
+
+
+def test_the_content_keyed_split_is_the_same_in_every_format(duplicates_db):
+    jsonl = set(contents_of(duplicates_db, "validation", "v1", "jsonl"))
+    again = set(contents_of(duplicates_db, "validation", "v1", "jsonl"))
+    records = csv.DictReader(io.StringIO("\n".join(
+        export_rows(duplicates_db, {"scope": "all", "format": "csv", "bom": False,
+                                    "split": {"validation": 0.2, "seed": "v1", "part": "validation"}}))))
+    csv_contents = {record["content"] for record in records if record["role"] == "user"}
+    assert jsonl == again
+    assert csv_contents == {json.loads(example)[0]["content"] for example in jsonl}
+
+
+def export_rows(db, config):
+    with admin_connect(db) as conn:
+        return [r[0] for r in conn.execute("SELECT export_system.export_conversations(%s)",
+                                           (json.dumps(config),)).fetchall()]
 
 
 def test_bad_split_is_22023(db):

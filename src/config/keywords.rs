@@ -29,7 +29,7 @@ impl ConfigValue for bool {
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -113,6 +113,39 @@ keyword_enum!(
 keyword_enum!(
     /// The part of a split an export holds.
     Part { Train => "train", Validation => "validation" }
+);
+
+keyword_enum!(
+    /// Kinds of personal data an export can redact, named as Microsoft
+    /// Presidio names its entities.
+    Entity {
+        EmailAddress => "email_address",
+        PhoneNumber => "phone_number",
+        CreditCard => "credit_card",
+        IbanCode => "iban_code",
+        IpAddress => "ip_address",
+        Secret => "secret",
+    }
+);
+
+impl Entity {
+    /// Presidio's label, as placeholders and pseudonyms spell it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Entity::EmailAddress => "EMAIL_ADDRESS",
+            Entity::PhoneNumber => "PHONE_NUMBER",
+            Entity::CreditCard => "CREDIT_CARD",
+            Entity::IbanCode => "IBAN_CODE",
+            Entity::IpAddress => "IP_ADDRESS",
+            Entity::Secret => "SECRET",
+        }
+    }
+}
+
+keyword_enum!(
+    /// What a redacted value becomes: `<EMAIL_ADDRESS>`, or a pseudonym
+    /// numbered per distinct value (`<EMAIL_ADDRESS_1>`).
+    Redaction { Placeholder => "placeholder", Pseudonym => "pseudonym" }
 );
 
 pub(super) fn keyword<T>(

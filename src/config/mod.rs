@@ -8,6 +8,7 @@ mod filters;
 mod keywords;
 mod preferences;
 mod query_export;
+mod redact;
 mod split;
 mod time;
 mod values;
@@ -20,10 +21,12 @@ pub use filters::Filters;
 use filters::{parse_filters, parse_sort};
 use keywords::ConfigValue;
 pub use keywords::{
-    Format, LineEnding, Part, Scope, SortColumn, SortDirection, Status, Target, Tokenizer,
+    Entity, Format, LineEnding, Part, Redaction, Scope, SortColumn, SortDirection, Status, Target,
+    Tokenizer,
 };
 pub use preferences::{validate_preferences, with_preferences};
 pub use query_export::QueryExportConfig;
+use redact::{normalized, parse_minimum, parse_redact};
 pub use split::Split;
 use split::parse_split;
 pub use time::parse_instant;
@@ -70,6 +73,9 @@ pub struct ExportConfig {
     pub max_tokens: Option<u64>,
     /// Examples whose training content equals an earlier one's are skipped.
     pub dedupe: bool,
+    /// Kinds of personal data replaced in every text that leaves (empty: none).
+    pub redact: Vec<Entity>,
+    pub redaction: Redaction,
     /// Unusable conversations raise an error instead of being skipped.
     pub strict: bool,
     pub pretty: bool,
@@ -188,6 +194,8 @@ top_level_options! {
     "tokenizer" => tokenizer: Tokenizer = Tokenizer::O200kBase, preference;
     "max_tokens" => max_tokens = None;
     "dedupe" => dedupe: bool = false, preference;
+    "redact" => redact = Vec::new();
+    "redaction" => redaction: Redaction = Redaction::Placeholder, preference;
     "strict" => strict: bool = false;
     "pretty" => pretty: bool = true;
     "bom" => bom: bool = true;
@@ -237,6 +245,16 @@ impl ExportConfig {
         self.max_tokens.is_some() || (self.include.metadata && self.include.token_count)
     }
 
+    /// Add the owner's minimum (`export_system.redact`) to the kinds of
+    /// personal data this export redacts: a config or preference may ask for
+    /// more, never for less.
+    pub fn with_redaction_minimum(mut self, minimum: &str) -> Result<ExportConfig, UserError> {
+        let mut entities = parse_minimum(minimum)?;
+        entities.append(&mut self.redact);
+        self.redact = normalized(entities);
+        Ok(self)
+    }
+
     /// Validate a jsonb config. `null` or a missing argument means all defaults.
     pub fn from_json(config: &Value) -> Result<ExportConfig, UserError> {
         let mut out = ExportConfig::default();
@@ -272,6 +290,7 @@ impl ExportConfig {
                     out.limit = Some(limit);
                 }
                 "max_tokens" => out.max_tokens = Some(parse_max_tokens(value)?),
+                "redact" => out.redact = parse_redact(value)?,
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
         }
@@ -353,6 +372,10 @@ impl ExportConfig {
         if let Some(max_tokens) = self.max_tokens {
             config.insert("max_tokens".into(), json!(max_tokens));
         }
+        config.insert(
+            "redact".into(),
+            json!(self.redact.iter().map(|e| e.as_str()).collect::<Vec<_>>()),
+        );
         if let Some(split) = &self.split {
             config.insert(
                 "split".into(),
@@ -594,8 +617,8 @@ mod tests {
             "Valid keys: format, target, scope, conversation_ids, filters, sort, limit, split, \
              include_metadata, include_quality_scores, include_timestamps, \
              include_approval_history, include_parent_references, include_full_content, \
-             include_token_count, tokenizer, max_tokens, dedupe, strict, pretty, bom, line_ending, \
-             formula_guard."
+             include_token_count, tokenizer, max_tokens, dedupe, redact, redaction, strict, pretty, \
+             bom, line_ending, formula_guard."
         );
         assert_eq!(
             validate_preferences(&json!({"strict": true}))
@@ -603,7 +626,8 @@ mod tests {
                 .hint,
             "Preferences may set: format, target, include_metadata, include_quality_scores, \
              include_timestamps, include_approval_history, include_parent_references, \
-             include_full_content, include_token_count, tokenizer, dedupe, max_tokens."
+             include_full_content, include_token_count, tokenizer, dedupe, redaction, max_tokens, \
+             redact."
         );
     }
 
@@ -611,7 +635,7 @@ mod tests {
     fn default_config_json_is_unchanged() {
         assert_eq!(
             ExportConfig::default().to_json().to_string(),
-            r#"{"bom":true,"dedupe":false,"filters":{},"format":"jsonl","formula_guard":true,"include_approval_history":false,"include_full_content":true,"include_metadata":true,"include_parent_references":false,"include_quality_scores":true,"include_timestamps":true,"include_token_count":false,"line_ending":"lf","pretty":true,"scope":"approved","sort":{"by":"created_at","direction":"asc"},"strict":false,"target":"openai","tokenizer":"o200k_base"}"#
+            r#"{"bom":true,"dedupe":false,"filters":{},"format":"jsonl","formula_guard":true,"include_approval_history":false,"include_full_content":true,"include_metadata":true,"include_parent_references":false,"include_quality_scores":true,"include_timestamps":true,"include_token_count":false,"line_ending":"lf","pretty":true,"redact":[],"redaction":"placeholder","scope":"approved","sort":{"by":"created_at","direction":"asc"},"strict":false,"target":"openai","tokenizer":"o200k_base"}"#
         );
     }
 
@@ -649,6 +673,7 @@ mod tests {
             .chain(Scope::ALL.iter().map(|v| v.to_value()))
             .chain(LineEnding::ALL.iter().map(|v| v.to_value()))
             .chain(Tokenizer::ALL.iter().map(|v| v.to_value()))
+            .chain(Redaction::ALL.iter().map(|v| v.to_value()))
             .collect();
         for option in SIMPLE_OPTIONS {
             let mut accepted = 0;

@@ -5,7 +5,7 @@
 //! types pg_catalog matches exactly: it runs under the caller's search_path
 //! (`tests::sql_lint` checks every shape and option).
 
-use crate::config::{ExportConfig, Filters, Part, Scope, SortColumn, SortDirection, Split};
+use crate::config::{ExportConfig, Filters, Scope, SortColumn, SortDirection};
 use crate::pg::spi;
 use crate::source::{Source, SourceColumn, Turns};
 use crate::sql_args::SqlArgs;
@@ -248,31 +248,7 @@ fn conversation_conditions(
     if let Some(search) = &config.filters.search {
         conditions.push(search_condition(search, source, args));
     }
-    if let Some(split) = &config.split {
-        conditions.push(split_condition(split, source, args));
-    }
     conditions
-}
-
-/// The conversations of one part of a train/validation split: the first 32
-/// bits of md5(seed || ':' || id), as a fraction of 2^32, fall below
-/// `validation` for the validation part. md5, not Postgres's internal hash,
-/// so the split is the same on every server and version.
-fn split_condition(split: &Split, source: &Source, args: &mut SqlArgs) -> String {
-    let id = source.require("id", "the source").sql("c");
-    let seed = args.arg(format!("{}:", split.seed));
-    let validation = args.arg(split.validation);
-    let fraction = format!(
-        "(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.md5({seed}::pg_catalog.text \
-           OPERATOR(pg_catalog.||) {id}::pg_catalog.text), 1, 8))::pg_catalog.bit(32)::pg_catalog.int8::pg_catalog.float8 \
-         OPERATOR(pg_catalog./) 4294967296::pg_catalog.float8)"
-    );
-    let in_validation =
-        format!("{fraction} OPERATOR(pg_catalog.<) {validation}::pg_catalog.float8");
-    match split.part {
-        Part::Validation => in_validation,
-        Part::Train => format!("NOT ({in_validation})"),
-    }
 }
 
 fn scope_conditions(config: &ExportConfig, source: &Source, args: &mut SqlArgs) -> Vec<String> {

@@ -6,12 +6,15 @@ use std::collections::VecDeque;
 
 use pgrx::PgSqlErrorCode;
 
-use crate::config::ExportConfig;
+use crate::config::{ExportConfig, Redaction};
 use crate::error::UserError;
 use crate::export::conversation_reader::ConversationReader;
 use crate::formats::{self, ExportFormat, Rows};
 use crate::model::Conversation;
+use crate::redaction::Redactor;
+use crate::training::batch_tokens::batch_tokens;
 use crate::training::example_checks::{ExampleChecks, Verdict};
+use crate::training::split_part::SplitPart;
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -30,6 +33,12 @@ pub struct Exporter {
     skipped: Vec<(String, String)>,
     /// Token counts and duplicates, when the config asks for them.
     checks: Option<ExampleChecks>,
+    /// Personal data replaced before anything else reads a conversation,
+    /// when the config (or the owner's minimum) asks for it.
+    redactor: Option<Redactor>,
+    /// The part of a train/validation split this export holds, decided by
+    /// each example's (redacted) content.
+    split: Option<SplitPart>,
 }
 
 impl Exporter {
@@ -41,8 +50,15 @@ impl Exporter {
         join_rows_from(&mut rows, 0);
         let row_conversations = rows.iter().map(|_| 0).collect();
         let checks = ExampleChecks::for_config(&config);
+        let redactor = Redactor::for_entities(&config.redact, config.redaction);
+        let split = config
+            .split
+            .as_ref()
+            .map(|split| SplitPart::new(split, config.redaction == Redaction::Pseudonym));
         Exporter {
             checks,
+            redactor,
+            split,
             config,
             format,
             rows,
@@ -53,13 +69,42 @@ impl Exporter {
         }
     }
 
-    /// Format a batch; in strict mode an invalid conversation, or one over
-    /// `max_tokens`, raises SQLSTATE 22000.
-    pub fn add(&mut self, batch: &[Conversation]) {
-        for conversation in batch {
+    /// Format a batch, redacted first (so token counts, duplicates, the split
+    /// and every format see only the redacted text), leaving out the
+    /// conversations of the split's other part; tokens, when asked for, are
+    /// counted for the whole batch at once, beside the backend. In strict
+    /// mode an invalid conversation, or one over `max_tokens`, raises
+    /// SQLSTATE 22000.
+    pub fn add(&mut self, batch: &mut [Conversation]) {
+        if let Some(redactor) = &mut self.redactor {
+            for conversation in batch.iter_mut() {
+                pgrx::check_for_interrupts!();
+                redactor.conversation(conversation);
+            }
+        }
+        let in_part: Vec<bool> = batch
+            .iter()
+            .map(|conversation| {
+                self.split
+                    .as_ref()
+                    .is_none_or(|split| split.holds(conversation))
+            })
+            .collect();
+        let tokens = match &self.checks {
+            Some(checks) if checks.counts_tokens() => batch_tokens(batch, |index, conversation| {
+                (in_part[index] && conversation.unreadable.is_none())
+                    .then(|| checks.tokens(conversation))
+                    .flatten()
+            }),
+            _ => vec![None; batch.len()],
+        };
+        for (index, conversation) in batch.iter().enumerate() {
             pgrx::check_for_interrupts!();
+            if !in_part[index] {
+                continue;
+            }
             let first_new_row = self.rows.len();
-            let written = self.write(conversation);
+            let written = self.write(conversation, tokens[index]);
             join_rows_from(&mut self.rows, first_new_row);
             // The one row a conversation releases is its own, or (for a
             // format that holds a row) the previous conversation's.
@@ -78,15 +123,14 @@ impl Exporter {
         }
     }
 
-    /// One conversation's rows, or why it is skipped.
-    fn write(&mut self, conversation: &Conversation) -> Result<(), String> {
+    /// One conversation's rows, or why it is skipped; `tokens` as counted.
+    fn write(&mut self, conversation: &Conversation, tokens: Option<u64>) -> Result<(), String> {
         if let Some(reason) = conversation.unreadable {
             return Err(self.invalid(conversation, formats::Skip(reason)));
         }
-        let verdict = self
-            .checks
-            .as_mut()
-            .map_or(Verdict::Keep(None), |checks| checks.examine(conversation));
+        let verdict = self.checks.as_mut().map_or(Verdict::Keep(None), |checks| {
+            checks.examine(conversation, tokens)
+        });
         let token_count = match verdict {
             Verdict::Keep(tokens) => tokens,
             Verdict::OverLimit(tokens) => return Err(self.over_limit(conversation, tokens)),
@@ -142,6 +186,12 @@ impl Exporter {
         self.row_conversations.extend(std::iter::repeat_n(1, held));
         self.row_conversations
             .extend((first_closing_row..self.rows.len()).map(|_| 0));
+    }
+
+    /// Values redacted so far per kind of personal data asked for; None
+    /// when the export redacts nothing.
+    pub fn redactions(&self) -> Option<serde_json::Value> {
+        self.redactor.as_ref().map(Redactor::counts)
     }
 
     /// Conversations written so far, and those skipped (invalid examples,
@@ -226,7 +276,7 @@ impl ExportPipeline {
         }
         let mut batch = Vec::new();
         self.source.next_batch(&mut batch);
-        self.exporter.add(&batch);
+        self.exporter.add(&mut batch);
         if self.source.is_exhausted() {
             self.exporter.finish();
             self.finished = true;

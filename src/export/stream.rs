@@ -37,6 +37,10 @@ pub trait RowProducer {
     fn close(&mut self);
     /// Items made so far, and items skipped, for the audit row.
     fn counts(&self) -> (i64, i64);
+    /// Values redacted per kind of personal data, for the audit row.
+    fn redactions(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Called once the last row has been returned.
     fn finished(&self, _export_id: &str) {}
 }
@@ -70,6 +74,7 @@ impl ExportRun {
             file_size: self.bytes_delivered,
             duration_ms: self.started.elapsed().as_millis() as i64,
             error_message,
+            redactions: self.producer.redactions(),
         };
         record::log_end(&self.identity, &record);
         store::logs::insert_streamed(&self.identity, &record);
@@ -120,6 +125,10 @@ impl RowProducer for ConversationRows {
 
     fn counts(&self) -> (i64, i64) {
         self.pipeline.exporter().counts()
+    }
+
+    fn redactions(&self) -> Option<serde_json::Value> {
+        self.pipeline.exporter().redactions()
     }
 
     fn finished(&self, export_id: &str) {

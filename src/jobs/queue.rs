@@ -82,7 +82,11 @@ pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
         .raise();
     }
     let (asked, _) = registration::without_audit_note(&export.config);
-    enqueue(&ExportConfig::from_json(&asked).or_raise())
+    enqueue(
+        &ExportConfig::from_json(&asked)
+            .and_then(|config| config.with_redaction_minimum(&settings::redact_minimum()))
+            .or_raise(),
+    )
 }
 
 /// Start background workers that run this database's queued exports and

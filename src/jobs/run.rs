@@ -105,9 +105,12 @@ struct JobRun {
 impl JobRun {
     fn open(job: &ClaimedJob) -> JobRun {
         let (asked, queued_under_waiver) = registration::without_audit_note(&job.config);
-        let config = ExportConfig::from_json(&asked).unwrap_or_else(|e| {
-            pgrx::error!("the stored config is no longer valid: {}", e.message)
-        });
+        // The owner's redaction minimum as it is now, should it have risen.
+        let config = ExportConfig::from_json(&asked)
+            .and_then(|config| config.with_redaction_minimum(&settings::redact_minimum()))
+            .unwrap_or_else(|e| {
+                pgrx::error!("the stored config is no longer valid: {}", e.message)
+            });
         let registered = Source::load();
         refuse_a_waiver_added_since_queued(&registered, queued_under_waiver);
         let total = conversation_query::count_conversations(&config, &registered);
@@ -164,6 +167,7 @@ impl JobRun {
                 duration_ms: self.started.elapsed().as_millis() as i64,
                 parts: self.parts.parts_written,
                 file_ttl_seconds: settings::file_ttl_seconds(),
+                redactions: self.pipeline.exporter().redactions(),
             },
         );
     }

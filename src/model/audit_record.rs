@@ -17,4 +17,6 @@ pub struct AuditRecord<'a> {
     pub file_size: i64,
     pub duration_ms: i64,
     pub error_message: Option<String>,
+    /// Values redacted per kind of personal data; None when none was asked.
+    pub redactions: Option<Value>,
 }

@@ -25,6 +25,15 @@ impl StoredJson {
         }
     }
 
+    /// From compact JSON text made by the extension itself (a stored value
+    /// rewritten), kept as it is.
+    pub fn from_compact(json: String) -> StoredJson {
+        match RawValue::from_string(json) {
+            Ok(raw) => StoredJson(raw),
+            Err(error) => unreachable!("a rewritten stored value is JSON: {error}"),
+        }
+    }
+
     pub fn empty_array() -> StoredJson {
         StoredJson(RawValue::from_string("[]".into()).expect("[] is JSON"))
     }

@@ -10,6 +10,7 @@ pub mod jsonb_arg;
 pub mod portal;
 pub mod spi;
 pub mod srf;
+pub mod threads;
 pub mod transaction;
 pub mod worker_slots;
 

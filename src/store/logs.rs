@@ -41,6 +41,7 @@ pub fn insert_streamed(identity: &Identity, record: &AuditRecord) {
             record.duration_ms.into(),
             record.error_message.clone().into(),
             record.kind.into(),
+            record.redactions.clone().map(JsonB).into(),
         ],
     );
 }
@@ -141,6 +142,8 @@ pub struct JobResult {
     pub duration_ms: i64,
     pub parts: i32,
     pub file_ttl_seconds: i32,
+    /// Values redacted per kind of personal data; None when none was asked.
+    pub redactions: Option<Value>,
 }
 
 /// processing → completed, downloadable until the file's time is up.
@@ -157,6 +160,7 @@ pub fn set_completed(export_id: &str, result: &JobResult) {
             ((result.conversations + result.skipped) as i32).into(),
             result.parts.into(),
             (result.file_ttl_seconds as f64).into(),
+            result.redactions.clone().map(JsonB).into(),
         ],
     );
 }

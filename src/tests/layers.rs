@@ -13,7 +13,7 @@ const FLOORS: &[&[&str]] = &[
     &["store"],
     &["source"],
     &["audit"],
-    &["formats"],
+    &["formats", "redaction"],
     &["training"],
     &["export"],
     &["jobs"],

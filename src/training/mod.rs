@@ -3,6 +3,7 @@
 //! the training report's aggregates. No database access: the export floor
 //! feeds it conversations and sends what it finds.
 
+pub mod batch_tokens;
 pub mod content_hash;
 pub mod duplicates;
 pub mod encoding;
@@ -10,5 +11,6 @@ pub mod epochs;
 pub mod example_checks;
 pub mod message_tokens;
 pub mod report;
+pub mod split_part;
 pub mod token_histogram;
 pub mod tool_tokens;
