@@ -85,7 +85,7 @@ def test_install_sh_follows_a_nix_wrapper_to_its_library_directory(tmp_path):
     assert not Path(pg_config_value(wrapped.pg_config, "pkglibdir"), "export_system.so").exists()
     extension = Path(pg_config_value(wrapped.pg_config, "sharedir"), "extension")
     assert (extension / "export_system.control").is_file()
-    assert f"module_pathname = 'export_system'" in (extension / "export_system.control").read_text()
+    assert "module_pathname = 'export_system'" in (extension / "export_system.control").read_text()
     # The wrapper still runs the server.
     version = subprocess.run([f"{wrapped.bin}/postgres", "--version"], capture_output=True, text=True, check=True)
     assert f"PostgreSQL) {archive_major()}." in version.stdout
@@ -301,7 +301,7 @@ def test_the_15_deb_installs_exports_updates_and_removes_every_file(tmp_path):
     (not preloading, so CREATE EXTENSION loads the package's library), an
     export equal to the suite's, the update from 0.1.0, then apt-get remove:
     none of its files is left. The suite's archive install is restored."""
-    package = f"postgresql-15-export-system"
+    package = "postgresql-15-export-system"
     reference_db = create_database("t_install_deb_reference")
     reference = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-v", "FETCH_COUNT=1000", "-c",
                                 "SELECT export_system.export_conversations(%s::jsonb)" % quote_literal(CONFIGS[0])],

@@ -12,7 +12,8 @@ import time
 import psycopg
 import pytest
 
-from support import ALICE, Session, admin_connect, create_database, fetch_rows, new_uuid, rpc, rpc_export
+from support import ALICE, Session, admin_connect, create_database, fetch_rows, rpc, rpc_export
+from support.conversations import add_conversation
 from support.reference_tokens import example_tokens
 
 EMAIL = "john.doe@example.com"
@@ -39,28 +40,13 @@ TURNS = [
 PLAIN_TURNS = [("user", USER_TEXT), ("assistant", f"Noted, {EMAIL}.")]
 
 
-def add_conversation(db, label, turns, title, user=ALICE, persona=None):
-    conversation = new_uuid()
-    with admin_connect(db) as conn:
-        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier, persona, "
-                     "created_at) VALUES (%s, %s, %s, %s, 'approved', 'template', %s, now())",
-                     (conversation, label, user, title, persona))
-        for number, turn in enumerate(turns, 1):
-            role, content, calls, call_id = turn if len(turn) == 4 else (*turn, None, None)
-            conn.execute("INSERT INTO public.conversation_turns "
-                         "(conversation_id, turn_number, role, content, tool_calls, tool_call_id) "
-                         "VALUES (%s, %s, %s, %s, %s, %s)",
-                         (conversation, number, role, content, json.dumps(calls) if calls else None, call_id))
-    return conversation
-
-
 @pytest.fixture(scope="module")
 def db():
     name = create_database("t_redaction")
     with admin_connect(name) as conn:
         conn.execute("DELETE FROM public.conversations")
-    add_conversation(name, "pii-tools", TURNS, f"Follow-up for {TITLE_EMAIL}", persona=f"Caller {PHONE}")
-    add_conversation(name, "pii-plain", PLAIN_TURNS, f"Plain {TITLE_EMAIL}")
+    add_conversation(name, "pii-tools", TURNS, title=f"Follow-up for {TITLE_EMAIL}", persona=f"Caller {PHONE}")
+    add_conversation(name, "pii-plain", PLAIN_TURNS, title=f"Plain {TITLE_EMAIL}")
     return name
 
 
@@ -215,9 +201,9 @@ def test_previews_and_background_jobs_redact_too(db):
 
 def test_token_counts_and_duplicates_are_those_of_the_redacted_text(db):
     add_conversation(db, "pii-twin-a", [("user", "Write to a.person@example.com please."), ("assistant", "Done.")],
-                     "twin a")
+                     title="twin a")
     add_conversation(db, "pii-twin-b", [("user", "Write to b.other@example.net please."), ("assistant", "Done.")],
-                     "twin b")
+                     title="twin b")
     config = {"scope": "filtered", "filters": {"search": "twin"}, "include_metadata": True,
               "include_token_count": True, "dedupe": True}
     assert len(export(db, config).splitlines()) == 2  # different addresses: no duplicate

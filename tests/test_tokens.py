@@ -13,7 +13,8 @@ import time
 import psycopg
 import pytest
 
-from support import ALICE, Session, admin_connect, create_database, fetch_rows, new_uuid, rpc, rpc_export
+from support import ALICE, Session, admin_connect, create_database, fetch_rows, rpc, rpc_export
+from support.conversations import add_conversation
 from support.reference_tokens import default_epochs, example_messages, example_tokens, percentile
 
 TOKENIZERS = ["o200k_base", "cl100k_base"]
@@ -45,21 +46,6 @@ WEATHER = [
     ("assistant", "Paris is 18°C and cloudy; 東京 24°C and sunny.", None, None),
 ]
 SAME = [("user", "What is 2 + 2?"), ("assistant", "2 + 2 = 4.")]
-
-
-def add_conversation(db, label, turns, tools=None, title=None):
-    conversation = new_uuid()
-    with admin_connect(db) as conn:
-        conn.execute("INSERT INTO public.conversations (id, conversation_id, user_id, title, status, tier, tools, "
-                     "created_at) VALUES (%s, %s, %s, %s, 'approved', 'template', %s, now())",
-                     (conversation, label, ALICE, title or label, json.dumps(tools) if tools else None))
-        for number, turn in enumerate(turns, 1):
-            role, content, calls, call_id = turn if len(turn) == 4 else (*turn, None, None)
-            conn.execute("INSERT INTO public.conversation_turns "
-                         "(conversation_id, turn_number, role, content, tool_calls, tool_call_id) "
-                         "VALUES (%s, %s, %s, %s, %s, %s)",
-                         (conversation, number, role, content, json.dumps(calls) if calls else None, call_id))
-    return conversation
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ use crate::export::conversation_reader::ConversationReader;
 use crate::formats::{self, ExportFormat, Rows};
 use crate::model::Conversation;
 use crate::redaction::Redactor;
-use crate::training::batch_tokens::batch_tokens;
 use crate::training::example_checks::{ExampleChecks, Verdict};
 use crate::training::split_part::SplitPart;
 
@@ -71,40 +70,23 @@ impl Exporter {
 
     /// Format a batch, redacted first (so token counts, duplicates, the split
     /// and every format see only the redacted text), leaving out the
-    /// conversations of the split's other part; tokens, when asked for, are
-    /// counted for the whole batch at once, beside the backend. In strict
-    /// mode an invalid conversation, or one over `max_tokens`, raises
-    /// SQLSTATE 22000.
+    /// conversations of the split's other part; in strict mode an invalid
+    /// conversation, or one over `max_tokens`, raises SQLSTATE 22000.
     pub fn add(&mut self, batch: &mut [Conversation]) {
-        if let Some(redactor) = &mut self.redactor {
-            for conversation in batch.iter_mut() {
-                pgrx::check_for_interrupts!();
+        for conversation in batch {
+            pgrx::check_for_interrupts!();
+            if let Some(redactor) = &mut self.redactor {
                 redactor.conversation(conversation);
             }
-        }
-        let in_part: Vec<bool> = batch
-            .iter()
-            .map(|conversation| {
-                self.split
-                    .as_ref()
-                    .is_none_or(|split| split.holds(conversation))
-            })
-            .collect();
-        let tokens = match &self.checks {
-            Some(checks) if checks.counts_tokens() => batch_tokens(batch, |index, conversation| {
-                (in_part[index] && conversation.unreadable.is_none())
-                    .then(|| checks.tokens(conversation))
-                    .flatten()
-            }),
-            _ => vec![None; batch.len()],
-        };
-        for (index, conversation) in batch.iter().enumerate() {
-            pgrx::check_for_interrupts!();
-            if !in_part[index] {
+            if self
+                .split
+                .as_ref()
+                .is_some_and(|split| !split.holds(conversation))
+            {
                 continue;
             }
             let first_new_row = self.rows.len();
-            let written = self.write(conversation, tokens[index]);
+            let written = self.write(conversation);
             join_rows_from(&mut self.rows, first_new_row);
             // The one row a conversation releases is its own, or (for a
             // format that holds a row) the previous conversation's.
@@ -123,14 +105,15 @@ impl Exporter {
         }
     }
 
-    /// One conversation's rows, or why it is skipped; `tokens` as counted.
-    fn write(&mut self, conversation: &Conversation, tokens: Option<u64>) -> Result<(), String> {
+    /// One conversation's rows, or why it is skipped.
+    fn write(&mut self, conversation: &Conversation) -> Result<(), String> {
         if let Some(reason) = conversation.unreadable {
             return Err(self.invalid(conversation, formats::Skip(reason)));
         }
-        let verdict = self.checks.as_mut().map_or(Verdict::Keep(None), |checks| {
-            checks.examine(conversation, tokens)
-        });
+        let verdict = self
+            .checks
+            .as_mut()
+            .map_or(Verdict::Keep(None), |checks| checks.examine(conversation));
         let token_count = match verdict {
             Verdict::Keep(tokens) => tokens,
             Verdict::OverLimit(tokens) => return Err(self.over_limit(conversation, tokens)),

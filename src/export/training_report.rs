@@ -13,7 +13,6 @@ use crate::export::preferences;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::redaction::Redactor;
 use crate::source::Source;
-use crate::training::batch_tokens::batch_tokens;
 use crate::training::report::TrainingReport;
 use crate::training::split_part::SplitPart;
 
@@ -31,25 +30,13 @@ pub fn training_report(config: Option<ConfigJson>) -> Value {
     while !source.is_exhausted() {
         batch.clear();
         source.next_batch(&mut batch);
-        if let Some(redactor) = &mut redactor {
-            for conversation in &mut batch {
-                pgrx::check_for_interrupts!();
+        for conversation in &mut batch {
+            pgrx::check_for_interrupts!();
+            if let Some(redactor) = &mut redactor {
                 redactor.conversation(conversation);
             }
-        }
-        let in_part: Vec<bool> = batch
-            .iter()
-            .map(|conversation| split.as_ref().is_none_or(|split| split.holds(conversation)))
-            .collect();
-        let tokens = batch_tokens(&batch, |index, conversation| {
-            in_part[index]
-                .then(|| report.tokens(conversation))
-                .flatten()
-        });
-        for (index, conversation) in batch.iter().enumerate() {
-            pgrx::check_for_interrupts!();
-            if in_part[index] {
-                report.add(conversation, tokens[index]);
+            if split.as_ref().is_none_or(|split| split.holds(conversation)) {
+                report.add(conversation);
             }
         }
     }

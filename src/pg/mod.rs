@@ -10,7 +10,6 @@ pub mod jsonb_arg;
 pub mod portal;
 pub mod spi;
 pub mod srf;
-pub mod threads;
 pub mod transaction;
 pub mod worker_slots;
 

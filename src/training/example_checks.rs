@@ -4,7 +4,7 @@
 //! other exports never count a token.
 
 use crate::config::{ExportConfig, Format, Target, Tokenizer};
-use crate::formats::training_example::{TrainingExample, training_example, turns_as_example};
+use crate::formats::training_example::{training_example, turns_as_example};
 use crate::model::Conversation;
 use crate::training::duplicates::Duplicates;
 use crate::training::message_tokens::example_tokens;
@@ -46,35 +46,15 @@ impl ExampleChecks {
         })
     }
 
-    /// Whether `tokens` counts anything (the config asks for counts).
-    pub fn counts_tokens(&self) -> bool {
-        self.tokenizer.is_some()
-    }
-
-    /// The example the checks read: the target's; for formats other than
-    /// JSONL, the turns as OpenAI messages when the target cannot express it.
-    fn example<'c>(&self, conversation: &'c Conversation) -> Option<TrainingExample<'c>> {
-        match training_example(conversation, self.target, self.full_content) {
-            Ok(example) => Some(example),
-            Err(_) if self.jsonl => None,
-            Err(_) => Some(turns_as_example(conversation, self.full_content)),
-        }
-    }
-
-    /// The example's tokens, when counted. Reads nothing but the
-    /// conversation, so threads beside the backend count whole batches.
-    pub fn tokens(&self, conversation: &Conversation) -> Option<u64> {
-        let tokenizer = self.tokenizer?;
-        self.example(conversation)
-            .map(|example| example_tokens(tokenizer, &example))
-    }
-
-    /// The verdict on one conversation, given its `tokens` (as `tokens`
-    /// counted them).
-    pub fn examine(&mut self, conversation: &Conversation, tokens: Option<u64>) -> Verdict {
-        let Some(example) = self.example(conversation) else {
-            return Verdict::Keep(None);
+    pub fn examine(&mut self, conversation: &Conversation) -> Verdict {
+        let example = match training_example(conversation, self.target, self.full_content) {
+            Ok(example) => example,
+            Err(_) if self.jsonl => return Verdict::Keep(None),
+            Err(_) => turns_as_example(conversation, self.full_content),
         };
+        let tokens = self
+            .tokenizer
+            .map(|tokenizer| example_tokens(tokenizer, &example));
         if let (Some(tokens), Some(max)) = (tokens, self.max_tokens)
             && tokens > max
         {

@@ -3,7 +3,6 @@
 //! the training report's aggregates. No database access: the export floor
 //! feeds it conversations and sends what it finds.
 
-pub mod batch_tokens;
 pub mod content_hash;
 pub mod duplicates;
 pub mod encoding;

@@ -67,22 +67,8 @@ impl TrainingReport {
         }
     }
 
-    /// The tokens of the conversation's example, when it is one. Reads
-    /// nothing but the conversation, so threads beside the backend count
-    /// whole batches (`batch_tokens`) before `add` takes them in order.
-    pub fn tokens(&self, conversation: &Conversation) -> Option<u64> {
-        let config = &self.config;
-        if conversation.unreadable.is_some() {
-            return None;
-        }
-        training_example(conversation, config.target, config.include.full_content)
-            .ok()
-            .map(|example| example_tokens(config.tokenizer, &example))
-    }
-
-    /// Take one conversation the export would read; `tokens` as `tokens`
-    /// counted them (counted here when not given).
-    pub fn add(&mut self, conversation: &Conversation, tokens: Option<u64>) {
+    /// Take one conversation the export would read.
+    pub fn add(&mut self, conversation: &Conversation) {
         let config = &self.config;
         let example = match conversation.unreadable.map_or_else(
             || training_example(conversation, config.target, config.include.full_content),
@@ -104,7 +90,7 @@ impl TrainingReport {
                 return;
             }
         }
-        let tokens = tokens.unwrap_or_else(|| example_tokens(config.tokenizer, &example));
+        let tokens = example_tokens(config.tokenizer, &example);
         if config.max_tokens.is_some_and(|max| tokens > max) {
             self.over_limit.add(conversation);
         }

@@ -95,16 +95,7 @@ mod tests {
     use super::*;
 
     fn ips(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        scan(
-            &Window {
-                text,
-                start: 0,
-                end: text.len(),
-            },
-            &mut out,
-        );
-        out.iter().map(|f| &text[f.start..f.end]).collect()
+        super::super::scan::matched_by(scan, text)
     }
 
     #[test]

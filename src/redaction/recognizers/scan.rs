@@ -25,6 +25,22 @@ impl<'t> Window<'t> {
     }
 }
 
+/// What one recognizer's `scan` finds in the whole `text` as one window, as
+/// the matched strings: what its unit tests compare.
+#[cfg(test)]
+pub(super) fn matched_by(scan: fn(&Window, &mut Vec<Found>), text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    scan(
+        &Window {
+            text,
+            start: 0,
+            end: text.len(),
+        },
+        &mut out,
+    );
+    out.iter().map(|f| &text[f.start..f.end]).collect()
+}
+
 /// The entities whose matches always contain an ASCII digit, all found by
 /// one pass over the window's digit runs.
 const DIGIT_ENTITIES: [Entity; 4] = [

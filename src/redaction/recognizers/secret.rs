@@ -115,16 +115,7 @@ mod tests {
     use super::*;
 
     fn secrets(text: &str) -> Vec<&str> {
-        let mut out = Vec::new();
-        scan(
-            &Window {
-                text,
-                start: 0,
-                end: text.len(),
-            },
-            &mut out,
-        );
-        out.iter().map(|f| &text[f.start..f.end]).collect()
+        super::super::scan::matched_by(scan, text)
     }
 
     const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
