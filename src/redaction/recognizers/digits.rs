@@ -7,7 +7,8 @@
 //! so text without digits costs next to nothing, and each recognizer only
 //! ever looks at the few places a match can start.
 
-use super::scan::Window;
+use super::run_verdict::Verdict;
+use super::window::Window;
 use super::{Entity, EntitySet, Found, card, iban, ipv4, phone};
 use regex::Regex;
 use std::ops::Range;
@@ -19,24 +20,6 @@ use std::sync::LazyLock;
 const MAX_RUN: usize = 64;
 
 static DIGIT: LazyLock<Regex> = LazyLock::new(|| Regex::new("[0-9]").expect("valid regex"));
-
-/// What a recognizer made of a digit run.
-pub(super) enum Verdict {
-    /// A match starting at (or, for an IBAN's letters or a phone number's
-    /// `+` or `(`, just before) the run.
-    Match(Range<usize>),
-    /// None here; the runs before this byte belong to the same rejected
-    /// number, so none of them starts a match either.
-    RejectedThrough(usize),
-    /// None here.
-    NoMatch,
-}
-
-impl From<Option<Range<usize>>> for Verdict {
-    fn from(found: Option<Range<usize>>) -> Verdict {
-        found.map_or(Verdict::NoMatch, Verdict::Match)
-    }
-}
 
 /// A recognizer given the text and a digit run in it.
 type AtRun = fn(&str, Range<usize>) -> Verdict;

@@ -4,8 +4,8 @@
 //! Found from each `@` outwards rather than by a regex: `@` is rare, so the
 //! scan is a `memchr`, and both halves are short and bounded.
 
-use super::scan::Window;
 use super::text::{char_at, word_before};
+use super::window::Window;
 use super::{Entity, Found};
 use memchr::memchr_iter;
 
@@ -131,7 +131,7 @@ mod tests {
     use super::*;
 
     fn emails(text: &str) -> Vec<&str> {
-        super::super::scan::matched_by(scan, text)
+        super::super::window::matched_by(scan, text)
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //!   preceded by `t`). A trailing `%zone` is allowed but left out, and so
 //!   are sentence dots and a single trailing colon.
 
-use super::scan::Window;
 use super::text::{word_at, word_before};
+use super::window::Window;
 use super::{Entity, Found};
 use memchr::memchr_iter;
 use std::net::Ipv6Addr;
@@ -95,7 +95,7 @@ mod tests {
     use super::*;
 
     fn ips(text: &str) -> Vec<&str> {
-        super::super::scan::matched_by(scan, text)
+        super::super::window::matched_by(scan, text)
     }
 
     #[test]

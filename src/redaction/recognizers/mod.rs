@@ -37,9 +37,11 @@ mod pem;
 mod phone;
 mod phone_shape;
 mod resolve;
+mod run_verdict;
 mod scan;
 mod secret;
 mod text;
+mod window;
 mod windows;
 
 #[cfg(test)]
@@ -50,8 +52,9 @@ pub use entity::{Entity, EntitySet};
 /// The extension's interrupt hook; the one path to repoint on import.
 use crate::pg::interrupts;
 
-use scan::{Window, scan_window};
+use scan::scan_window;
 use std::ops::Range;
+use window::Window;
 
 /// One match: `text[start..end]` is an entity of kind `entity`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -9,8 +9,8 @@
 //! separators, optional `+`, parenthesized groups and an extension); its
 //! [`Shape`](super::phone_shape::Shape) then decides.
 
-use super::digits::Verdict;
 use super::phone_shape::Shape;
+use super::run_verdict::Verdict;
 use super::text::{char_before, continues_number, is_word, word_at};
 use super::{card, iban};
 use regex::Regex;

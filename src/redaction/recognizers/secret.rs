@@ -8,8 +8,8 @@
 //! bare UUID, git SHA, hex digest or base64 blob, which lack those prefixes.
 
 use super::interrupts::PIECE_BYTES;
-use super::scan::Window;
 use super::text::{char_at, word_before};
+use super::window::Window;
 use super::{Entity, Found};
 use regex::Regex;
 use std::sync::LazyLock;
@@ -115,7 +115,7 @@ mod tests {
     use super::*;
 
     fn secrets(text: &str) -> Vec<&str> {
-        super::super::scan::matched_by(scan, text)
+        super::super::window::matched_by(scan, text)
     }
 
     const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
