@@ -642,21 +642,28 @@ def test_views_on_views_that_keep_rls_are_accepted(deep_db):
         register(deep_db, "public.conversations")
 
 
-def test_a_view_changed_after_registration_is_refused_at_export(deep_db):
-    with admin_connect(deep_db) as conn:
-        conn.execute("CREATE OR REPLACE VIEW public.changing WITH (security_invoker = true) AS "
-                     "SELECT * FROM public.conversations")
-        conn.execute("GRANT SELECT ON public.changing TO authenticated, service_role")
-    register(deep_db, "public.changing")
+def refused_once_changed(dbname, view, changed_to, named):
+    """`view`, registered over the conversations, is then made to read
+    `changed_to`: each function that reads the source, called by alice as
+    PostgREST would, is refused with 42501 naming `named` — the check runs
+    at every export, not only at registration."""
+    def define(relation):
+        with admin_connect(dbname) as conn:
+            conn.execute(f"CREATE OR REPLACE VIEW {view} WITH (security_invoker = true) AS SELECT * FROM {relation}")
+            conn.execute(f"GRANT SELECT ON {view} TO authenticated, service_role")
+    define("public.conversations")
+    register(dbname, view)
     try:
-        with admin_connect(deep_db) as conn:
-            conn.execute("CREATE OR REPLACE VIEW public.changing WITH (security_invoker = true) AS "
-                         "SELECT * FROM public.open_copy")
+        define(changed_to)
         for function in ("export_conversations", "preview_export", "scope_counts", "training_report"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="public.open_copy"):
-                raw_postgrest_transaction(deep_db, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=re.escape(named)):
+                raw_postgrest_transaction(dbname, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
     finally:
-        register(deep_db, "public.conversations")
+        register(dbname, "public.conversations")
+
+
+def test_a_view_changed_after_registration_is_refused_at_export(deep_db):
+    refused_once_changed(deep_db, "public.changing", "public.open_copy", "public.open_copy")
 
 
 # --- Round 2, 6. Owners bypass RLS unless it is forced --------------------------------------
@@ -1285,20 +1292,7 @@ def test_the_operator_attack_is_refused_at_export_too(walk_db):
         assert counts["all"] > mine
     finally:
         register(walk_db, "public.conversations")
-    with admin_connect(walk_db) as conn:
-        conn.execute("CREATE OR REPLACE VIEW public.turning WITH (security_invoker = true) AS "
-                     "SELECT * FROM public.conversations")
-        conn.execute("GRANT SELECT ON public.turning TO authenticated, service_role")
-    register(walk_db, "public.turning")
-    try:
-        with admin_connect(walk_db) as conn:
-            conn.execute("CREATE OR REPLACE VIEW public.turning WITH (security_invoker = true) AS "
-                         "SELECT * FROM public.via_operator")
-        for function in ("export_conversations", "preview_export", "scope_counts", "training_report"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="operator public.<<<"):
-                raw_postgrest_transaction(walk_db, [f"SELECT export_system.{function}('{{}}')"], sub=ALICE)
-    finally:
-        register(walk_db, "public.conversations")
+    refused_once_changed(walk_db, "public.turning", "public.via_operator", "operator public.<<<")
 
 
 def test_a_sql_standard_body_over_rls_is_accepted(walk_db):

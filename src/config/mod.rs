@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::error::UserError;
+use crate::settings;
 pub use filters::Filters;
 use filters::{parse_filters, parse_sort};
 use keywords::ConfigValue;
@@ -245,11 +246,11 @@ impl ExportConfig {
         self.max_tokens.is_some() || (self.include.metadata && self.include.token_count)
     }
 
-    /// Add the owner's minimum (`export_system.redact`) to the kinds of
-    /// personal data this export redacts: a config or preference may ask for
-    /// more, never for less.
-    pub fn with_redaction_minimum(mut self, minimum: &str) -> Result<ExportConfig, UserError> {
-        let mut entities = parse_minimum(minimum)?;
+    /// Add the owner's minimum (`export_system.redact`, as set now) to the
+    /// kinds of personal data this export redacts: a config or preference may
+    /// ask for more, never for less.
+    pub fn with_redaction_minimum(mut self) -> Result<ExportConfig, UserError> {
+        let mut entities = parse_minimum(&settings::redact_minimum())?;
         entities.append(&mut self.redact);
         self.redact = normalized(entities);
         Ok(self)

@@ -5,6 +5,7 @@
 
 pub mod conversation_query;
 pub mod conversation_reader;
+mod example_selection;
 pub mod json_text;
 pub mod operator_query;
 pub mod pipeline;

@@ -6,14 +6,13 @@ use std::collections::VecDeque;
 
 use pgrx::PgSqlErrorCode;
 
-use crate::config::{ExportConfig, Redaction};
+use crate::config::ExportConfig;
 use crate::error::UserError;
 use crate::export::conversation_reader::ConversationReader;
+use crate::export::example_selection::ExampleSelection;
 use crate::formats::{self, ExportFormat, Rows};
 use crate::model::Conversation;
-use crate::redaction::Redactor;
 use crate::training::example_checks::{ExampleChecks, Verdict};
-use crate::training::split_part::SplitPart;
 
 /// Skipped conversations named in the NOTICE; the rest are counted.
 const SKIPPED_NAMED: usize = 20;
@@ -32,12 +31,9 @@ pub struct Exporter {
     skipped: Vec<(String, String)>,
     /// Token counts and duplicates, when the config asks for them.
     checks: Option<ExampleChecks>,
-    /// Personal data replaced before anything else reads a conversation,
-    /// when the config (or the owner's minimum) asks for it.
-    redactor: Option<Redactor>,
-    /// The part of a train/validation split this export holds, decided by
-    /// each example's (redacted) content.
-    split: Option<SplitPart>,
+    /// Redaction and the split's part, before anything else reads a
+    /// conversation.
+    selection: ExampleSelection,
 }
 
 impl Exporter {
@@ -49,15 +45,10 @@ impl Exporter {
         join_rows_from(&mut rows, 0);
         let row_conversations = rows.iter().map(|_| 0).collect();
         let checks = ExampleChecks::for_config(&config);
-        let redactor = Redactor::for_entities(&config.redact, config.redaction);
-        let split = config
-            .split
-            .as_ref()
-            .map(|split| SplitPart::new(split, config.redaction == Redaction::Pseudonym));
+        let selection = ExampleSelection::for_config(&config);
         Exporter {
             checks,
-            redactor,
-            split,
+            selection,
             config,
             format,
             rows,
@@ -75,14 +66,7 @@ impl Exporter {
     pub fn add(&mut self, batch: &mut [Conversation]) {
         for conversation in batch {
             pgrx::check_for_interrupts!();
-            if let Some(redactor) = &mut self.redactor {
-                redactor.conversation(conversation);
-            }
-            if self
-                .split
-                .as_ref()
-                .is_some_and(|split| !split.holds(conversation))
-            {
+            if !self.selection.take(conversation) {
                 continue;
             }
             let first_new_row = self.rows.len();
@@ -174,7 +158,7 @@ impl Exporter {
     /// Values redacted so far per kind of personal data asked for; None
     /// when the export redacts nothing.
     pub fn redactions(&self) -> Option<serde_json::Value> {
-        self.redactor.as_ref().map(Redactor::counts)
+        self.selection.redactions()
     }
 
     /// Conversations written so far, and those skipped (invalid examples,

@@ -10,7 +10,6 @@ use crate::config::{self, ExportConfig};
 use crate::error::{OrRaise, UserError};
 use crate::pg::identity::Identity;
 use crate::pg::jsonb_arg::ConfigJson;
-use crate::settings;
 use crate::store;
 
 /// The caller's stored preferences (`{}` when none or without a JWT identity).
@@ -23,7 +22,7 @@ pub fn effective_config(config: Option<ConfigJson>) -> ExportConfig {
     let given = config.map_or(Value::Null, |c| c.into_value("the export config"));
     let given = if given.is_null() { json!({}) } else { given };
     ExportConfig::from_json(&config::with_preferences(&given, &stored()))
-        .and_then(|config| config.with_redaction_minimum(&settings::redact_minimum()))
+        .and_then(ExportConfig::with_redaction_minimum)
         .or_raise()
 }
 

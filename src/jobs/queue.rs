@@ -84,7 +84,7 @@ pub fn retry(export_id: pgrx::Uuid) -> pgrx::Uuid {
     let (asked, _) = registration::without_audit_note(&export.config);
     enqueue(
         &ExportConfig::from_json(&asked)
-            .and_then(|config| config.with_redaction_minimum(&settings::redact_minimum()))
+            .and_then(ExportConfig::with_redaction_minimum)
             .or_raise(),
     )
 }

@@ -107,7 +107,7 @@ impl JobRun {
         let (asked, queued_under_waiver) = registration::without_audit_note(&job.config);
         // The owner's redaction minimum as it is now, should it have risen.
         let config = ExportConfig::from_json(&asked)
-            .and_then(|config| config.with_redaction_minimum(&settings::redact_minimum()))
+            .and_then(ExportConfig::with_redaction_minimum)
             .unwrap_or_else(|e| {
                 pgrx::error!("the stored config is no longer valid: {}", e.message)
             });

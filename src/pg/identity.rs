@@ -8,7 +8,6 @@
 use pgrx::{PgSqlErrorCode, pg_sys};
 
 use crate::error::UserError;
-
 use crate::pg::guc::{PINNED_SEARCH_PATH, set_guc, with_pinned_search_path};
 use crate::pg::spi;
 

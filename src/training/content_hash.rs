@@ -10,6 +10,15 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 use crate::formats::training_example::TrainingExample;
 use crate::pg::interrupts::{self, PIECE_BYTES};
 
+/// `bytes` into a hasher that takes its input as a stream (pieces hash as
+/// the whole), checking for interrupts between pieces of `PIECE_BYTES`.
+pub fn write_in_pieces(hasher: &mut impl Hasher, bytes: &[u8]) {
+    for piece in bytes.chunks(PIECE_BYTES) {
+        hasher.write(piece);
+        interrupts::check();
+    }
+}
+
 #[derive(Clone)]
 pub struct ContentHasher {
     keys: (u64, u64),
@@ -29,11 +38,7 @@ impl ContentHasher {
             Some(value) => {
                 hasher.write_u8(1);
                 hasher.write_u64(value.len() as u64);
-                // SipHash takes its input as a stream: pieces hash as the whole.
-                for piece in value.as_bytes().chunks(PIECE_BYTES) {
-                    hasher.write(piece);
-                    interrupts::check();
-                }
+                write_in_pieces(&mut hasher, value.as_bytes());
             }
         };
         for message in &example.messages {

@@ -15,7 +15,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::config::{Entity, Part, Split};
 use crate::model::Conversation;
-use crate::pg::interrupts::{self, PIECE_BYTES};
+use crate::training::content_hash::write_in_pieces;
 
 pub struct SplitPart {
     keys: (u64, u64),
@@ -79,18 +79,11 @@ impl SplitPart {
         let mut written = 0;
         if self.pseudonyms {
             for (start, end) in pseudonym_numbers(text) {
-                write_in_pieces(hasher, &text[written..start]);
+                write_in_pieces(hasher, &text.as_bytes()[written..start]);
                 written = end;
             }
         }
-        write_in_pieces(hasher, &text[written..]);
-    }
-}
-
-fn write_in_pieces(hasher: &mut SipHasher13, text: &str) {
-    for piece in text.as_bytes().chunks(PIECE_BYTES) {
-        hasher.write(piece);
-        interrupts::check();
+        write_in_pieces(hasher, &text.as_bytes()[written..]);
     }
 }
 

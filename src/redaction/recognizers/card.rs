@@ -221,11 +221,7 @@ mod tests {
     }
 
     fn card_in(text: &str) -> Option<&str> {
-        let first = text.find(|c: char| c.is_ascii_digit())?;
-        let run_end = text[first..]
-            .find(|c: char| !c.is_ascii_digit())
-            .map_or(text.len(), |i| first + i);
-        at(text, first..run_end).map(|r| &text[r])
+        super::super::digits::matched_at_first_run(at, text)
     }
 
     #[test]
@@ -331,16 +327,12 @@ mod tests {
 
     #[test]
     fn a_wide_range_12_digit_number_needs_a_payment_word() {
-        fn card(text: &str) -> Option<&str> {
-            let start = text.find("5678").unwrap();
-            at(text, start..start + 4).map(|range| &text[range])
-        }
         assert_eq!(
-            card("I paid with 5678 9012 3456 yesterday"),
+            card_in("I paid with 5678 9012 3456 yesterday"),
             Some("5678 9012 3456")
         );
-        assert_eq!(card("Card: 5678-9012-3456."), Some("5678-9012-3456"));
-        assert_eq!(card("ticket 5678 9012 3456 is open"), None);
-        assert_eq!(card("5678 9012 3456"), None);
+        assert_eq!(card_in("Card: 5678-9012-3456."), Some("5678-9012-3456"));
+        assert_eq!(card_in("ticket 5678 9012 3456 is open"), None);
+        assert_eq!(card_in("5678 9012 3456"), None);
     }
 }

@@ -69,3 +69,17 @@ pub(super) fn scan(window: &Window, wanted: EntitySet, out: &mut Vec<Found>) {
         }
     }
 }
+
+/// What a digit-run recognizer's `at` finds at the first digit run of
+/// `text`: what its unit tests compare.
+#[cfg(test)]
+pub(super) fn matched_at_first_run(
+    at: fn(&str, Range<usize>) -> Option<Range<usize>>,
+    text: &str,
+) -> Option<&str> {
+    let first = text.find(|c: char| c.is_ascii_digit())?;
+    let run_end = text[first..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(text.len(), |i| first + i);
+    at(text, first..run_end).map(|r| &text[r])
+}

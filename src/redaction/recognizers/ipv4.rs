@@ -43,11 +43,7 @@ mod tests {
     use super::*;
 
     fn ip_in(text: &str) -> Option<&str> {
-        let first = text.find(|c: char| c.is_ascii_digit())?;
-        let run_end = text[first..]
-            .find(|c: char| !c.is_ascii_digit())
-            .map_or(text.len(), |i| first + i);
-        at(text, first..run_end).map(|r| &text[r])
+        super::super::digits::matched_at_first_run(at, text)
     }
 
     #[test]
