@@ -1092,6 +1092,8 @@ def main():
                         help="where the export files go (scripts/bench.sh picks /dev/shm when it has room)")
     parser.add_argument("--newest-psql", help="the newest major's psql, also measured against the bare floor")
     parser.add_argument("--extension", default=EXTENSION, help=argparse.SUPPRESS)
+    parser.add_argument("--only", default="", help="measure only these sections of the largest size "
+                        "(token_checks, redaction), print them and save nothing: for work on one figure")
     args = parser.parse_args()
     globals()["EXTENSION"] = args.extension
     sizes = sorted(int(s) for s in args.sizes.replace(",", " ").split())
@@ -1112,6 +1114,14 @@ def main():
         datasets[n] = dataset = create_dataset(dbname, n)
         log(f"{dbname}: {dataset['turns']:,} turns, {dataset['table_bytes'] / MIB:.0f} MiB in tables, "
             f"generated in {dataset['generate_s']} s")
+    if args.only:
+        largest = f"bench_{size_label(sizes[-1])}"
+        sections = {"token_checks": (measure_token_checks, print_token_checks),
+                    "redaction": (measure_redaction, print_redaction)}
+        for section in args.only.replace(",", " ").split():
+            measure, show = sections[section]
+            show(measure(largest, work))
+        return
     for n, dbname in databases.items():
         dataset = datasets[n]
         repeats = 5 if n <= 1000 else 3

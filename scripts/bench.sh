@@ -7,6 +7,7 @@
 #
 #   BENCH_SKIP_INSTALL=1        reuse the installed extension and tools (no build)
 #   BENCH_SIZES="1000 10000"    other dataset sizes (default 1000 10000 100000)
+#   BENCH_ONLY="token_checks"   only these sections on the largest size, printed, not saved
 source "$(dirname "$0")/common.sh"
 
 started=$SECONDS
@@ -52,5 +53,6 @@ create_supabase_roles
 
 sizes=${BENCH_SIZES:-1000 10000 100000}
 "$VENV/bin/python" "$REPO_ROOT/bench/bench.py" --sizes "$sizes" \
-    --results "$REPO_ROOT/bench/results" --work "$WORK_DIR" --newest-psql "$newest_psql"
+    --results "$REPO_ROOT/bench/results" --work "$WORK_DIR" --newest-psql "$newest_psql" \
+    --only "${BENCH_ONLY:-}"
 log "make bench took $((SECONDS - started)) s"

@@ -28,6 +28,9 @@ BEGIN
                 'export_system.export_file_info(jsonb), '
                 'export_system.export_file_info_for_export(uuid), '
                 'export_system.get_export_preferences(), '
+                'export_system.save_export(text, jsonb), '
+                'export_system.saved_exports(), '
+                'export_system.drop_saved_export(text), '
                 'export_system.set_export_preferences(jsonb), '
                 'export_system.get_source(), '
                 'export_system.json_is_readable(text) TO %I', api_role);

@@ -98,6 +98,8 @@ CREATE TABLE export_system.export_logs (
     db_role             text NOT NULL DEFAULT current_user,
     duration_ms         bigint,
     redactions          jsonb,
+    saved_export        text,
+    increment           integer,
     progress_done       integer,
     progress_total      integer,
     part_count          integer,
@@ -126,6 +128,10 @@ COMMENT ON COLUMN export_system.export_logs.kind IS
 'conversations: export_conversations() or a queued export; query: export_query() (config holds the query).';
 COMMENT ON COLUMN export_system.export_logs.redactions IS
 'Values replaced per kind of personal data ({"email_address": 3, ...}) when the export redacted; never the values.';
+COMMENT ON COLUMN export_system.export_logs.saved_export IS
+'The saved export the run was made from ({"saved": name}), if any.';
+COMMENT ON COLUMN export_system.export_logs.increment IS
+'For {"since": "last"}: which increment of the saved export (and split part) this run was, from 1; set when it completes.';
 COMMENT ON COLUMN export_system.export_logs.progress_done IS
 'Background jobs: conversations formatted so far (committed as the job goes).';
 COMMENT ON COLUMN export_system.export_logs.part_count IS

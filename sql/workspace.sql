@@ -9,6 +9,8 @@ BEGIN ATOMIC
         'status', l.status,
         'delivery', l.delivery,
         'format', l.format,
+        'saved_export', l.saved_export,
+        'increment', l.increment,
         'progress', pg_catalog.jsonb_build_object(
             'done', l.progress_done,
             'total', l.progress_total,

@@ -44,6 +44,11 @@ pub extern "C-unwind" fn _PG_init() {
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
+    "../sql/continuous.sql",
+    name = "continuous",
+    requires = ["schema"]
+);
+extension_sql_file!(
     "../sql/workspace.sql",
     name = "workspace",
     requires = ["schema"]

@@ -107,8 +107,9 @@ def test_no_function_an_api_role_can_run_takes_sql_text(db):
     callable_ = {signature for _, signature in rows}
     assert "export_system.export_query(text,jsonb)" not in callable_
     assert sorted(s for s in callable_ if "text" in s) == [
-        "export_system.in_queue(text,text)", "export_system.is_own_export(uuid,text)",
-        "export_system.json_is_readable(text)"]
+        "export_system.drop_saved_export(text)", "export_system.in_queue(text,text)",
+        "export_system.is_own_export(uuid,text)", "export_system.json_is_readable(text)",
+        "export_system.save_export(text,jsonb)"]
 
 
 def test_operators_still_export_query_results(db):
@@ -960,6 +961,8 @@ def standby():
     primary = create_database("t_security_standby")
     export_id = queue_as_alice(primary, {"limit": 3})
     run_queue(primary)
+    with admin_connect(primary) as conn:
+        conn.execute("SELECT export_system.save_export('weekly', '{\"format\": \"csv\"}')")
     assert wait_for_job(primary, export_id) == "completed"
     bin_dir = os.environ["PG_BIN"]
     data = Path(os.environ["PGDATA_DIR"]).parent / "standby"
@@ -1014,13 +1017,19 @@ def test_a_standby_serves_reads(standby):
     parts = on_standby(standby, f"SELECT export_system.download_export('{export_id}')")
     assert len(parts) == status["part_count"] >= 1
     assert on_standby(standby, "SELECT export_system.export_metrics('1 day')")[0][0] is not None
+    [(saved,)] = on_standby(standby, "SELECT export_system.saved_exports()", role="postgres")
+    assert [s["name"] for s in saved] == ["weekly"]
+    assert on_standby(standby, "SELECT export_system.preview_export('{\"saved\": \"weekly\", \"since\": \"last\"}')",
+                      role="postgres")
 
 
 @pytest.mark.parametrize("sql", ["SELECT export_system.export_conversations('{}')",
                                  "SELECT export_system.queue_export('{}')",
-                                 "SELECT export_system.export_query('SELECT 1')"])
+                                 "SELECT export_system.export_query('SELECT 1')",
+                                 "SELECT export_system.export_conversations('{\"saved\": \"weekly\", \"since\": \"last\"}')",
+                                 "SELECT export_system.queue_export('{\"saved\": \"weekly\", \"since\": \"last\"}')"])
 def test_a_standby_refuses_audited_exports_clearly(standby, sql):
-    role = "postgres" if "export_query" in sql else "authenticated"
+    role = "postgres" if "export_query" in sql or "weekly" in sql else "authenticated"
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as raised:  # 25006
         on_standby(standby, sql, role=role)
     assert "primary" in raised.value.diag.message_hint

@@ -3,5 +3,6 @@
 
 mod export;
 mod jobs;
+mod saved;
 mod source;
 mod workspace;

@@ -24,6 +24,10 @@ pub struct Filters {
     /// RFC 3339, UTC; inclusive.
     pub created_to: Option<String>,
     pub search: Option<String>,
+    /// An increment's start: conversations whose updated_at is at least
+    /// this (microseconds since 2000-01-01 UTC). Set from the saved
+    /// export's checkpoint, never from a config.
+    pub changed_since: Option<i64>,
 }
 
 const FILTER_KEYS: &[&str] = &[

@@ -4,6 +4,7 @@
 //! `conversationIds`, …) are accepted as aliases. Anything unknown, mistyped or
 //! out of range is rejected with SQLSTATE 22023, naming the key and the value.
 
+mod continuous;
 mod filters;
 mod keywords;
 mod preferences;
@@ -18,6 +19,8 @@ use uuid::Uuid;
 
 use crate::error::UserError;
 use crate::settings;
+pub use continuous::{Dedupe, SELECTION_KEYS, parse_saved_name};
+use continuous::{check_continuous, parse_dedupe, parse_since};
 pub use filters::Filters;
 use filters::{parse_filters, parse_sort};
 use keywords::ConfigValue;
@@ -31,7 +34,8 @@ use redact::{normalized, parse_minimum, parse_redact};
 pub use split::Split;
 use split::parse_split;
 pub use time::parse_instant;
-use values::{canonical_entries, config_object, shown, snake_case, wrong_type};
+pub use values::snake_case;
+use values::{canonical_entries, config_object, shown, wrong_type};
 
 /// What the optional parts of each exported conversation contain.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +76,14 @@ pub struct ExportConfig {
     pub tokenizer: Tokenizer,
     /// Examples over this many tokens are skipped (an error in strict mode).
     pub max_tokens: Option<u64>,
-    /// Examples whose training content equals an earlier one's are skipped.
-    pub dedupe: bool,
+    /// Examples whose training content equals an earlier one's are skipped
+    /// (with `History`, also one an earlier run of the saved export emitted).
+    pub dedupe: Dedupe,
+    /// The saved export this config was made from (`{"saved": name}`).
+    pub saved: Option<String>,
+    /// `"since": "last"`: only what changed since the saved export's last
+    /// completed run.
+    pub since_last: bool,
     /// Kinds of personal data replaced in every text that leaves (empty: none).
     pub redact: Vec<Entity>,
     pub redaction: Redaction,
@@ -194,7 +204,7 @@ top_level_options! {
     }
     "tokenizer" => tokenizer: Tokenizer = Tokenizer::O200kBase, preference;
     "max_tokens" => max_tokens = None;
-    "dedupe" => dedupe: bool = false, preference;
+    "dedupe" => dedupe = Dedupe::Off;
     "redact" => redact = Vec::new();
     "redaction" => redaction: Redaction = Redaction::Placeholder, preference;
     "strict" => strict: bool = false;
@@ -202,6 +212,8 @@ top_level_options! {
     "bom" => bom: bool = true;
     "line_ending" => line_ending: LineEnding = LineEnding::Lf;
     "formula_guard" => formula_guard: bool = true;
+    "saved" => saved = None;
+    "since" => since_last = false;
 }
 
 fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
@@ -225,6 +237,20 @@ fn parse_ids(value: &Value) -> Result<Vec<Uuid>, UserError> {
                 })
         })
         .collect()
+}
+
+fn parse_limit(value: &Value) -> Result<i64, UserError> {
+    let hint = "Give a whole number of conversations, at least 1.";
+    let limit = value
+        .as_i64()
+        .ok_or_else(|| wrong_type("limit", value, "an integer", hint))?;
+    if limit < 1 {
+        return Err(UserError::invalid_parameter(
+            format!("export config key \"limit\" must be at least 1, got {limit}"),
+            hint,
+        ));
+    }
+    Ok(limit)
 }
 
 fn parse_max_tokens(value: &Value) -> Result<u64, UserError> {
@@ -277,24 +303,21 @@ impl ExportConfig {
                 "filters" => out.filters = parse_filters(value)?,
                 "sort" => out.sort = parse_sort(value)?,
                 "split" => out.split = Some(parse_split(value)?),
-                "limit" => {
-                    let hint = "Give a whole number of conversations, at least 1.";
-                    let limit = value
-                        .as_i64()
-                        .ok_or_else(|| wrong_type(key, value, "an integer", hint))?;
-                    if limit < 1 {
-                        return Err(UserError::invalid_parameter(
-                            format!("export config key \"limit\" must be at least 1, got {limit}"),
-                            hint,
-                        ));
-                    }
-                    out.limit = Some(limit);
-                }
+                "limit" => out.limit = Some(parse_limit(value)?),
                 "max_tokens" => out.max_tokens = Some(parse_max_tokens(value)?),
+                "dedupe" => out.dedupe = parse_dedupe(value)?,
+                "saved" => {
+                    out.saved = Some(parse_saved_name("export config key \"saved\"", value)?)
+                }
+                "since" => {
+                    parse_since(value)?;
+                    out.since_last = true;
+                }
                 "redact" => out.redact = parse_redact(value)?,
                 _ => unreachable!("canonical_entries admits only TOP_LEVEL_KEYS"),
             }
         }
+        check_continuous(&out)?;
         let metadata_given = map.keys().any(|k| snake_case(k) == "include_metadata");
         if out.format == Format::Jsonl && !metadata_given {
             // Training files are training-clean unless metadata is asked for.
@@ -372,6 +395,13 @@ impl ExportConfig {
         }
         if let Some(max_tokens) = self.max_tokens {
             config.insert("max_tokens".into(), json!(max_tokens));
+        }
+        config.insert("dedupe".into(), self.dedupe.to_value());
+        if let Some(saved) = &self.saved {
+            config.insert("saved".into(), json!(saved));
+        }
+        if self.since_last {
+            config.insert("since".into(), json!("last"));
         }
         config.insert(
             "redact".into(),
@@ -561,7 +591,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.tokenizer, Tokenizer::Cl100kBase);
         assert_eq!(config.max_tokens, Some(4096));
-        assert!(config.dedupe && config.include.token_count);
+        assert!(config.dedupe == Dedupe::InExport && config.include.token_count);
         let e = err(json!({"tokenizer": "gpt2"}));
         assert!(e.message.contains("\"tokenizer\""), "{}", e.message);
         assert_eq!(
@@ -575,7 +605,7 @@ mod tests {
         }
         let e = err(json!({"dedupe": "yes"}));
         assert!(e.message.contains("\"dedupe\""), "{}", e.message);
-        assert_eq!(e.hint, "Use true or false.");
+        assert!(e.hint.contains("\"history\""), "{}", e.hint);
         for bad in [
             json!({"tokenizer": "p50k"}),
             json!({"max_tokens": 0}),
@@ -619,7 +649,7 @@ mod tests {
              include_metadata, include_quality_scores, include_timestamps, \
              include_approval_history, include_parent_references, include_full_content, \
              include_token_count, tokenizer, max_tokens, dedupe, redact, redaction, strict, pretty, \
-             bom, line_ending, formula_guard."
+             bom, line_ending, formula_guard, saved, since."
         );
         assert_eq!(
             validate_preferences(&json!({"strict": true}))
@@ -627,8 +657,8 @@ mod tests {
                 .hint,
             "Preferences may set: format, target, include_metadata, include_quality_scores, \
              include_timestamps, include_approval_history, include_parent_references, \
-             include_full_content, include_token_count, tokenizer, dedupe, redaction, max_tokens, \
-             redact."
+             include_full_content, include_token_count, tokenizer, redaction, max_tokens, redact, \
+             dedupe."
         );
     }
 
@@ -651,18 +681,22 @@ mod tests {
             "split": {"validation": 0.1, "seed": "s", "part": "validation"}
         }))
         .unwrap();
-        let written = config.to_json();
-        let mut written_keys: Vec<&str> = written
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        // And an increment of a saved export (which takes no limit).
+        let increment = ExportConfig::from_json(
+            &json!({"saved": "weekly", "since": "last", "dedupe": "history"}),
+        )
+        .unwrap();
+        let mut written_keys: Vec<String> = Vec::new();
+        for config in [config, increment] {
+            let written = config.to_json();
+            written_keys.extend(written.as_object().unwrap().keys().cloned());
+            assert_eq!(ExportConfig::from_json(&written).unwrap(), config);
+        }
         let mut keys = TOP_LEVEL_KEYS.to_vec();
         written_keys.sort_unstable();
+        written_keys.dedup();
         keys.sort_unstable();
         assert_eq!(written_keys, keys);
-        assert_eq!(ExportConfig::from_json(&written).unwrap(), config);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::config::{ExportConfig, SIMPLE_OPTIONS};
 use crate::error::UserError;
 
 /// Options with a structured value that a user may also keep as a default.
-const STRUCTURED_PREFERENCES: &[&str] = &["max_tokens", "redact"];
+const STRUCTURED_PREFERENCES: &[&str] = &["max_tokens", "redact", "dedupe"];
 
 /// Keys a user may keep as personal defaults (`set_export_preferences`).
 fn preference_keys() -> Vec<&'static str> {

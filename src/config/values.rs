@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::error::UserError;
 
 /// `includeMetadata` → `include_metadata`; snake_case passes through unchanged.
-pub(super) fn snake_case(key: &str) -> String {
+pub fn snake_case(key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 4);
     for ch in key.chars() {
         if ch.is_ascii_uppercase() {

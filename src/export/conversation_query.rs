@@ -5,6 +5,8 @@
 //! types pg_catalog matches exactly: it runs under the caller's search_path
 //! (`tests::sql_lint` checks every shape and option).
 
+use pgrx::datum::TimestampWithTimeZone;
+
 use crate::config::{ExportConfig, Filters, Scope, SortColumn, SortDirection};
 use crate::pg::spi;
 use crate::source::{Source, SourceColumn, Turns};
@@ -59,7 +61,7 @@ const METADATA_FIELDS: &[&str] = &[
 /// on a stored value: integers are read as int8 (any integer column fits),
 /// scores as their decimal text (checked in Rust), jsonb as its text, so it
 /// reaches the file exactly as stored.
-fn conversation_columns(source: &Source, with_metadata: bool) -> Vec<Column> {
+fn conversation_columns(source: &Source, with_metadata: bool, increment: bool) -> Vec<Column> {
     let id = source.require("id", "the source").sql("c");
     let label = source
         .column("conversation_id")
@@ -89,7 +91,11 @@ fn conversation_columns(source: &Source, with_metadata: bool) -> Vec<Column> {
         ("updated_at", "pg_catalog.timestamptz"),
         ("tools", "pg_catalog.text"),
     ] {
-        let shown = with_metadata || !METADATA_FIELDS.contains(&name);
+        // An increment compares each conversation's updated_at with the
+        // one it was exported at.
+        let shown = with_metadata
+            || !METADATA_FIELDS.contains(&name)
+            || (increment && name == "updated_at");
         let sql = match source.column(name) {
             Some(column) if shown => format!("{}::{sql_type}", column.sql("c")),
             _ => format!("NULL::{sql_type}"),
@@ -248,6 +254,13 @@ fn conversation_conditions(
     if let Some(search) = &config.filters.search {
         conditions.push(search_condition(search, source, args));
     }
+    if config.since_last {
+        conditions.extend(changed_since_condition(
+            config.filters.changed_since,
+            source,
+            args,
+        ));
+    }
     conditions
 }
 
@@ -372,6 +385,24 @@ fn range_conditions(filters: &Filters, source: &Source, args: &mut SqlArgs) -> V
         }
     }
     conditions
+}
+
+/// An increment reads the conversations changed since its checkpoint (all
+/// of them on its first run); it needs the source's updated_at.
+fn changed_since_condition(
+    changed_since: Option<i64>,
+    source: &Source,
+    args: &mut SqlArgs,
+) -> Option<String> {
+    let column = source.require("updated_at", "\"since\"").sql("c");
+    let since = changed_since?;
+    let since = TimestampWithTimeZone::try_from(since).unwrap_or_else(|_| {
+        pgrx::error!("a saved export's checkpoint holds an invalid time: {since}")
+    });
+    Some(format!(
+        "{column}::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) {}::pg_catalog.timestamptz",
+        args.arg(since)
+    ))
 }
 
 /// The search text in the title or any turn, case-insensitively. strpos,
@@ -504,7 +535,7 @@ pub(super) fn export_query(
 ) -> (String, SqlArgs) {
     let mut args = SqlArgs::default();
     let selected = selection(config, source, &mut args);
-    let conversation = conversation_columns(source, config.include.metadata);
+    let conversation = conversation_columns(source, config.include.metadata, config.since_last);
     let turn = turn_columns(source);
     let list = |columns: &[Column], shown: bool| {
         columns

@@ -206,6 +206,9 @@ impl Layout {
                 .timestamptz(self.updated_at)
                 .map(iso8601)
                 .unwrap_or_default(),
+            changed_at: row
+                .timestamptz(self.updated_at)
+                .map(pg_sys::TimestampTz::from),
             tools: row.text(self.tools).and_then(|text| present(&text)),
             turns: Vec::new(),
             unreadable,

@@ -8,6 +8,7 @@ use pgrx::PgSqlErrorCode;
 
 use crate::config::ExportConfig;
 use crate::error::UserError;
+use crate::export::continuation::Continuation;
 use crate::export::conversation_reader::ConversationReader;
 use crate::export::example_selection::ExampleSelection;
 use crate::formats::{self, ExportFormat, Rows};
@@ -37,15 +38,16 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// `export_date` (ISO 8601) is stamped into JSON documents.
-    pub fn new(config: ExportConfig, export_date: String) -> Exporter {
+    /// `export_date` (ISO 8601) is stamped into JSON documents;
+    /// `continuation` is what a saved export's earlier runs left.
+    pub fn new(config: ExportConfig, export_date: String, continuation: Continuation) -> Exporter {
         let mut format = formats::for_config(&config, export_date);
         let mut rows = Rows::new();
         format.begin(&mut rows);
         join_rows_from(&mut rows, 0);
         let row_conversations = rows.iter().map(|_| 0).collect();
-        let checks = ExampleChecks::for_config(&config);
-        let selection = ExampleSelection::for_config(&config);
+        let checks = ExampleChecks::for_config(&config, continuation.emitted);
+        let selection = ExampleSelection::for_config(&config).in_window(continuation.window);
         Exporter {
             checks,
             selection,
@@ -159,6 +161,21 @@ impl Exporter {
     /// when the export redacts nothing.
     pub fn redactions(&self) -> Option<serde_json::Value> {
         self.selection.redactions()
+    }
+
+    /// An increment's conversations the next increment reads again.
+    pub fn read_again(&self) -> Vec<(String, i64)> {
+        self.selection
+            .window()
+            .map_or_else(Vec::new, |window| window.read_again().to_vec())
+    }
+
+    /// The fingerprints of the examples kept, when the export dedupes.
+    pub fn kept_fingerprints(&self) -> Vec<u128> {
+        self.checks
+            .as_ref()
+            .and_then(ExampleChecks::duplicates)
+            .map_or_else(Vec::new, |duplicates| duplicates.kept_fingerprints())
     }
 
     /// Conversations written so far, and those skipped (invalid examples,

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::{self, ExportConfig};
 use crate::error::{OrRaise, UserError};
+use crate::export::saved_config;
 use crate::pg::identity::Identity;
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::store;
@@ -17,10 +18,12 @@ pub fn stored() -> Value {
     store::preferences::read().unwrap_or_else(|| json!({}))
 }
 
-/// The effective, validated config: the given one over the caller's preferences.
+/// The effective, validated config: the given one over the saved export it
+/// names, if any, over the caller's preferences.
 pub fn effective_config(config: Option<ConfigJson>) -> ExportConfig {
     let given = config.map_or(Value::Null, |c| c.into_value("the export config"));
     let given = if given.is_null() { json!({}) } else { given };
+    let given = saved_config::with_saved(given);
     ExportConfig::from_json(&config::with_preferences(&given, &stored()))
         .and_then(ExportConfig::with_redaction_minimum)
         .or_raise()

@@ -9,6 +9,7 @@
 use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
 use crate::export::preferences;
+use crate::export::saved_run::{RunKind, SavedRun};
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::source::Source;
 
@@ -20,11 +21,16 @@ const PREVIEW_FETCH_BYTES: usize = 64 << 10;
 
 /// The head of the export `config` describes, through its third conversation.
 pub fn preview_rows(config: Option<ConfigJson>) -> Vec<String> {
-    let config = preferences::effective_config(config);
+    let mut config = preferences::effective_config(config);
+    let continuation = SavedRun::begin(&mut config, RunKind::Look)
+        .map(|(_, continuation)| continuation)
+        .unwrap_or_default();
     let source =
         ConversationReader::open(&config, &Source::load()).with_batch_bytes(PREVIEW_FETCH_BYTES);
-    let mut pipeline =
-        ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now()));
+    let mut pipeline = ExportPipeline::new(
+        source,
+        Exporter::new(config, pipeline::export_date_now(), continuation),
+    );
     let mut head = Vec::new();
     let mut shown = 0;
     // Rows through the third conversation's; then the file's closing rows

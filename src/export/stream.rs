@@ -20,6 +20,7 @@ use crate::export::conversation_query;
 use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
 use crate::export::preferences;
+use crate::export::saved_run::{RunKind, SavedRun};
 use crate::model::{AuditRecord, ExportDescription, ExportStatus};
 use crate::pg::identity::Identity;
 use crate::pg::jsonb_arg::ConfigJson;
@@ -43,6 +44,9 @@ pub trait RowProducer {
     }
     /// Called once the last row has been returned.
     fn finished(&self, _export_id: &str) {}
+    /// Called once the completed export's audit row is written, in its
+    /// transaction.
+    fn recorded(&self, _export_id: &str) {}
 }
 
 struct ExportRun {
@@ -85,6 +89,7 @@ impl ExportRun {
         self.done = true;
         self.producer.finished(&self.export_id);
         self.audit(ExportStatus::Completed, None);
+        self.producer.recorded(&self.export_id);
         if let Some(hook) = self.shutdown_hook.take() {
             hook.cancel();
         }
@@ -112,6 +117,8 @@ impl EarlyStop for ExportRun {
 /// Conversations from the source portal through the chosen format.
 struct ConversationRows {
     pipeline: ExportPipeline,
+    /// Made from a saved export: what its next run continues from.
+    saved_run: Option<SavedRun>,
 }
 
 impl RowProducer for ConversationRows {
@@ -133,6 +140,12 @@ impl RowProducer for ConversationRows {
 
     fn finished(&self, export_id: &str) {
         self.pipeline.exporter().notice_skipped(export_id);
+    }
+
+    fn recorded(&self, export_id: &str) {
+        if let Some(saved_run) = &self.saved_run {
+            saved_run.complete(export_id, self.pipeline.exporter());
+        }
     }
 }
 
@@ -218,10 +231,11 @@ pub fn stream_conversations(
 ) -> SetOfIterator<'static, String> {
     let started = Instant::now();
     record::refuse_on_a_standby();
-    let config = preferences::effective_config(config);
+    let mut config = preferences::effective_config(config);
     let identity = Identity::current();
     // Resolved once for the whole export: the count, the query, the audit.
     let registered = Source::load();
+    let (saved_run, continuation) = SavedRun::begin(&mut config, RunKind::Streamed).unzip();
     if identity.user_id.is_some() {
         rate_limit::check(&identity);
         refuse_above_async_threshold(&config, &registered);
@@ -235,7 +249,15 @@ pub fn stream_conversations(
         config: audited_config,
     };
     let producer = ConversationRows {
-        pipeline: ExportPipeline::new(source, Exporter::new(config, pipeline::export_date_now())),
+        pipeline: ExportPipeline::new(
+            source,
+            Exporter::new(
+                config,
+                pipeline::export_date_now(),
+                continuation.unwrap_or_default(),
+            ),
+        ),
+        saved_run,
     };
     stream(fcinfo, identity, description, Box::new(producer), started)
 }

@@ -9,15 +9,19 @@ use serde_json::Value;
 use crate::export::conversation_reader::ConversationReader;
 use crate::export::example_selection::ExampleSelection;
 use crate::export::preferences;
+use crate::export::saved_run::{RunKind, SavedRun};
 use crate::pg::jsonb_arg::ConfigJson;
 use crate::source::Source;
 use crate::training::report::TrainingReport;
 
 pub fn training_report(config: Option<ConfigJson>) -> Value {
-    let config = preferences::effective_config(config);
+    let mut config = preferences::effective_config(config);
+    let window = SavedRun::begin(&mut config, RunKind::Look)
+        .and_then(|(_, continuation)| continuation.window);
     let mut source = ConversationReader::open(&config, &Source::load());
-    // The same examples as the export: redacted, of the split's part.
-    let mut selection = ExampleSelection::for_config(&config);
+    // The same examples as the export: redacted, of the split's part, and
+    // for an increment only the new ones.
+    let mut selection = ExampleSelection::for_config(&config).in_window(window);
     let mut report = TrainingReport::new(config);
     let mut batch = Vec::new();
     while !source.is_exhausted() {

@@ -15,6 +15,7 @@ use crate::error::UserError;
 use crate::export::conversation_query;
 use crate::export::conversation_reader::ConversationReader;
 use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::saved_run::{RunKind, SavedRun};
 use crate::jobs::claim::{self, ClaimedJob};
 use crate::model::ExportStatus;
 use crate::pg::identity::IdentityGuard;
@@ -97,6 +98,8 @@ fn refuse_a_waiver_added_since_queued(registered: &Source, queued_under_waiver: 
 
 struct JobRun {
     job_id: String,
+    /// Made from a saved export: what its next run continues from.
+    saved_run: Option<SavedRun>,
     started: Instant,
     pipeline: ExportPipeline,
     parts: PartWriter,
@@ -106,13 +109,14 @@ impl JobRun {
     fn open(job: &ClaimedJob) -> JobRun {
         let (asked, queued_under_waiver) = registration::without_audit_note(&job.config);
         // The owner's redaction minimum as it is now, should it have risen.
-        let config = ExportConfig::from_json(&asked)
+        let mut config = ExportConfig::from_json(&asked)
             .and_then(ExportConfig::with_redaction_minimum)
             .unwrap_or_else(|e| {
                 pgrx::error!("the stored config is no longer valid: {}", e.message)
             });
         let registered = Source::load();
         refuse_a_waiver_added_since_queued(&registered, queued_under_waiver);
+        let (saved_run, continuation) = SavedRun::begin(&mut config, RunKind::Background).unzip();
         let total = conversation_query::count_conversations(&config, &registered);
         let source = ConversationReader::open_holdable(&config, &registered);
         // The audit row says whether the source this run read waived RLS.
@@ -121,10 +125,15 @@ impl JobRun {
         store::logs::set_progress_total(&job.export_id, total, audited);
         JobRun {
             job_id: job.export_id.clone(),
+            saved_run,
             started: Instant::now(),
             pipeline: ExportPipeline::new(
                 source,
-                Exporter::new(config, pipeline::export_date_now()),
+                Exporter::new(
+                    config,
+                    pipeline::export_date_now(),
+                    continuation.unwrap_or_default(),
+                ),
             ),
             parts: PartWriter {
                 export_id: job.export_id.clone(),
@@ -170,6 +179,9 @@ impl JobRun {
                 redactions: self.pipeline.exporter().redactions(),
             },
         );
+        if let Some(saved_run) = &self.saved_run {
+            saved_run.complete(&self.job_id, self.pipeline.exporter());
+        }
     }
 }
 

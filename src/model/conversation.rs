@@ -26,6 +26,9 @@ pub struct Conversation {
     pub created_at: String,
     /// ISO 8601, UTC.
     pub updated_at: String,
+    /// updated_at exactly (microseconds since 2000-01-01 UTC, PostgreSQL's
+    /// own count), when the export reads it: what an increment compares.
+    pub changed_at: Option<i64>,
     /// Tool definitions its assistant may call, as stored.
     pub tools: Option<StoredJson>,
     pub turns: Vec<Turn>,
@@ -36,6 +39,46 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// A test conversation: alternating user and assistant turns.
+    #[cfg(test)]
+    pub fn with_turns(id: &str, contents: &[&str]) -> Conversation {
+        Conversation {
+            id: id.into(),
+            conversation_id: id.into(),
+            title: None,
+            status: "approved".into(),
+            tier: "template".into(),
+            category: Vec::new(),
+            quality_score: None,
+            quality_metrics: None,
+            persona: None,
+            emotion: None,
+            topic: None,
+            total_turns: contents.len() as i64,
+            token_count: 0,
+            parent_id: None,
+            parent_type: None,
+            review_history: StoredJson::empty_array(),
+            created_at: String::new(),
+            updated_at: String::new(),
+            changed_at: None,
+            tools: None,
+            turns: contents
+                .iter()
+                .enumerate()
+                .map(|(n, content)| Turn {
+                    turn_number: n as i64 + 1,
+                    role: if n % 2 == 0 { "user" } else { "assistant" }.into(),
+                    content: (*content).into(),
+                    token_count: None,
+                    tool_calls: None,
+                    tool_call_id: None,
+                })
+                .collect(),
+            unreadable: None,
+        }
+    }
+
     /// The bytes of its turns' contents: most of what any format writes.
     pub fn text_bytes(&self) -> usize {
         self.turns.iter().map(|turn| turn.content.len()).sum()

@@ -1,5 +1,6 @@
 //! The one store of the extension's own tables — `export_logs`,
-//! `export_jobs`, `export_files`, `export_preferences` and `source`: the
+//! `export_jobs`, `export_files`, `export_preferences`, `source` and the
+//! saved exports' (`saved_exports`): the
 //! only code that runs SQL against them (long statements live in
 //! `sql/store/*.sql`). Writes run as the extension's owner with search_path
 //! pinned (`as_extension_owner`), the way a SECURITY DEFINER function would;
@@ -13,6 +14,7 @@ pub mod history;
 pub mod jobs;
 pub mod logs;
 pub mod preferences;
+pub mod saved_exports;
 pub mod source;
 
 use pgrx::datum::DatumWithOid;

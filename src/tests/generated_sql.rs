@@ -59,9 +59,14 @@ mod tests {
 
     fn assert_all_qualified() {
         let source = Source::load();
-        for config in configs() {
-            let parsed =
-                ExportConfig::from_json(&config).unwrap_or_else(|e| panic!("{}", e.message));
+        // An increment after its first run reads from its checkpoint's start.
+        let mut increment =
+            ExportConfig::from_json(&json!({"saved": "weekly", "since": "last"})).unwrap();
+        increment.filters.changed_since = Some(0);
+        let parsed = configs().into_iter().map(|config| {
+            ExportConfig::from_json(&config).unwrap_or_else(|e| panic!("{}", e.message))
+        });
+        for parsed in parsed.chain([increment]) {
             for sql in generated_queries(&parsed, &source) {
                 let found = unqualified_names(&sql);
                 assert!(found.is_empty(), "{found:?} in {sql}");

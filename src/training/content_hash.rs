@@ -31,6 +31,11 @@ impl ContentHasher {
         ContentHasher { keys: (high, low) }
     }
 
+    /// A hasher with a key kept elsewhere (a saved export's, secret).
+    pub fn with_key(keys: (u64, u64)) -> ContentHasher {
+        ContentHasher { keys }
+    }
+
     pub fn fingerprint(&self, example: &TrainingExample) -> u128 {
         let mut hasher = SipHasher13::new_with_keys(self.keys.0, self.keys.1);
         let mut text = |value: Option<&str>| match value {

@@ -2,7 +2,9 @@
 //! fingerprint of its training content and the earlier conversation's id —
 //! 16 bytes when the id is a UUID (the usual key), else the example's
 //! position in the file — so memory grows by a fixed size per example,
-//! never by its text.
+//! never by its text. With a saved export's history, the fingerprints its
+//! earlier runs emitted (under its own secret key) count as earlier too,
+//! each naming the run that emitted it.
 
 use std::collections::HashMap;
 
@@ -17,11 +19,22 @@ enum Earlier {
     Id(Uuid),
     /// 1-based, among the examples kept.
     Position(u64),
+    /// An earlier run of the saved export: an index into `earlier_runs`.
+    Run(u32),
+}
+
+/// The examples a saved export's completed runs emitted.
+pub struct EmittedExamples {
+    /// The saved export's fingerprint key.
+    pub key: (u64, u64),
+    /// Each fingerprint and the export that emitted it first.
+    pub fingerprints: Vec<(u128, Uuid)>,
 }
 
 pub struct Duplicates {
     hasher: ContentHasher,
     seen: HashMap<u128, Earlier>,
+    earlier_runs: Vec<Uuid>,
 }
 
 impl Duplicates {
@@ -29,7 +42,38 @@ impl Duplicates {
         Duplicates {
             hasher: ContentHasher::random(),
             seen: HashMap::new(),
+            earlier_runs: Vec::new(),
         }
+    }
+
+    /// Duplicates within the export and of what the saved export's earlier
+    /// runs emitted.
+    pub fn with_history(emitted: EmittedExamples) -> Duplicates {
+        let mut runs: HashMap<Uuid, u32> = HashMap::new();
+        let mut earlier_runs = Vec::new();
+        let mut seen = HashMap::with_capacity(emitted.fingerprints.len());
+        for (fingerprint, export_id) in emitted.fingerprints {
+            let run = *runs.entry(export_id).or_insert_with(|| {
+                earlier_runs.push(export_id);
+                earlier_runs.len() as u32 - 1
+            });
+            seen.insert(fingerprint, Earlier::Run(run));
+        }
+        Duplicates {
+            hasher: ContentHasher::with_key(emitted.key),
+            seen,
+            earlier_runs,
+        }
+    }
+
+    /// The fingerprints of the examples this export kept (not those of
+    /// earlier runs): what its history gains when it completes.
+    pub fn kept_fingerprints(&self) -> Vec<u128> {
+        self.seen
+            .iter()
+            .filter(|(_, earlier)| !matches!(earlier, Earlier::Run(_)))
+            .map(|(fingerprint, _)| *fingerprint)
+            .collect()
     }
 
     /// The earlier conversation this example repeats (its id, or "example N"
@@ -40,6 +84,7 @@ impl Duplicates {
             return Some(match earlier {
                 Earlier::Id(id) => id.to_string(),
                 Earlier::Position(position) => format!("example {position}"),
+                Earlier::Run(run) => format!("export {}", self.earlier_runs[*run as usize]),
             });
         }
         let position = self.seen.len() as u64 + 1;
@@ -80,5 +125,28 @@ mod tests {
             duplicates.earlier("z", &example("b")).as_deref(),
             Some("example 2")
         );
+    }
+
+    #[test]
+    fn a_repeat_of_an_earlier_run_names_that_run_and_is_not_kept_again() {
+        let key = (7, 11);
+        let mut first = Duplicates::with_history(EmittedExamples {
+            key,
+            fingerprints: Vec::new(),
+        });
+        assert_eq!(first.earlier("x", &example("a")), None);
+        let run = Uuid::from_u128(42);
+        let fingerprints = first
+            .kept_fingerprints()
+            .into_iter()
+            .map(|fingerprint| (fingerprint, run))
+            .collect();
+        let mut second = Duplicates::with_history(EmittedExamples { key, fingerprints });
+        assert_eq!(
+            second.earlier("y", &example("a")),
+            Some(format!("export {run}"))
+        );
+        assert_eq!(second.earlier("z", &example("b")), None);
+        assert_eq!(second.kept_fingerprints().len(), 1);
     }
 }

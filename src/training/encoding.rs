@@ -1,9 +1,27 @@
 //! OpenAI's encodings, from GitHub's `bpe-openai` (the rank files tiktoken
 //! publishes, prebuilt into the library): each is loaded once per backend,
-//! on first use, so an export that counts nothing never loads one.
+//! on first use, so an export that counts nothing never loads one. The text
+//! is cut at the encoding's split points by our own pretokenizer (the
+//! library's regex split costs more than the encoding), and each piece's
+//! count is remembered in a bounded cache per encoding: chat text repeats
+//! the same short pieces endlessly.
+
+use std::cell::RefCell;
 
 use crate::config::Tokenizer;
 use crate::pg::interrupts::InterruptBudget;
+use crate::training::piece_cache::PieceCountCache;
+use crate::training::pretokenizer::{self, Pattern};
+
+/// Bytes of pieces and entries each encoding's cache may hold (it is
+/// emptied when full): a backend's pieces of everyday text fit many times.
+const PIECE_CACHE_BYTES: usize = 2 << 20;
+
+thread_local! {
+    /// One cache per encoding: a piece's count differs between them.
+    static PIECE_COUNTS: RefCell<[PieceCountCache; 2]> =
+        RefCell::new([PIECE_CACHE_BYTES, PIECE_CACHE_BYTES].map(PieceCountCache::new));
+}
 
 /// Tokens `text` encodes to, special tokens taken as ordinary text (as
 /// tiktoken's `encode_ordinary`).
@@ -11,22 +29,25 @@ pub fn count(tokenizer: Tokenizer, text: &str) -> u64 {
     if text.is_empty() {
         return 0;
     }
-    let encoding = match tokenizer {
-        Tokenizer::O200kBase => bpe_openai::o200k_base(),
-        Tokenizer::Cl100kBase => bpe_openai::cl100k_base(),
+    let (encoding, pattern, cache) = match tokenizer {
+        Tokenizer::O200kBase => (bpe_openai::o200k_base(), Pattern::O200k, 0),
+        Tokenizer::Cl100kBase => (bpe_openai::cl100k_base(), Pattern::Cl100k, 1),
     };
-    // The encoding's own split points cut the text into pieces that are
-    // encoded independently (tiktoken does the same), so counting piece by
-    // piece is exact and lets a cancel land between pieces. One piece is as
-    // long as a run the split cannot cut (a word, a run of spaces or of
-    // punctuation): in text, a few bytes.
+    // The split points cut the text into pieces that are encoded
+    // independently (tiktoken does the same), so counting piece by piece is
+    // exact and lets a cancel land between pieces. One piece is as long as a
+    // run the split cannot cut (a word, a run of spaces or of punctuation):
+    // in text, a few bytes.
     let mut budget = InterruptBudget::default();
-    let mut tokens = 0;
-    for piece in encoding.split(text) {
-        tokens += encoding.bpe.count(piece.as_bytes()) as u64;
-        budget.spend(piece.len());
-    }
-    tokens
+    PIECE_COUNTS.with_borrow_mut(|caches| {
+        let cache = &mut caches[cache];
+        let mut tokens = 0;
+        for piece in pretokenizer::pieces(pattern, text) {
+            tokens += cache.count(piece.as_bytes(), |bytes| encoding.bpe.count(bytes)) as u64;
+            budget.spend(piece.len());
+        }
+        tokens
+    })
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! an earlier one (`dedupe`). Built only when the config asks for either, so
 //! other exports never count a token.
 
-use crate::config::{ExportConfig, Format, Target, Tokenizer};
+use crate::config::{Dedupe, ExportConfig, Format, Target, Tokenizer};
 use crate::formats::training_example::{training_example, turns_as_example};
 use crate::model::Conversation;
-use crate::training::duplicates::Duplicates;
+use crate::training::duplicates::{Duplicates, EmittedExamples};
 use crate::training::message_tokens::example_tokens;
 
 /// The outcome for one conversation.
@@ -33,17 +33,31 @@ pub struct ExampleChecks {
 }
 
 impl ExampleChecks {
-    /// The checks `config` asks for; None when it asks for none.
-    pub fn for_config(config: &ExportConfig) -> Option<ExampleChecks> {
+    /// The checks `config` asks for; None when it asks for none. `emitted`:
+    /// for `"dedupe": "history"`, what the saved export's runs emitted.
+    pub fn for_config(
+        config: &ExportConfig,
+        emitted: Option<EmittedExamples>,
+    ) -> Option<ExampleChecks> {
         let counts = config.counts_tokens();
-        (counts || config.dedupe).then(|| ExampleChecks {
+        let duplicates = match (config.dedupe, emitted) {
+            (Dedupe::Off, _) => None,
+            (Dedupe::History, Some(emitted)) => Some(Duplicates::with_history(emitted)),
+            (Dedupe::InExport | Dedupe::History, _) => Some(Duplicates::with_random_key()),
+        };
+        (counts || duplicates.is_some()).then(|| ExampleChecks {
             target: config.target,
             full_content: config.include.full_content,
             jsonl: config.format == Format::Jsonl,
             tokenizer: counts.then_some(config.tokenizer),
             max_tokens: config.max_tokens,
-            duplicates: config.dedupe.then(Duplicates::with_random_key),
+            duplicates,
         })
+    }
+
+    /// The duplicate check, when the export dedupes.
+    pub fn duplicates(&self) -> Option<&Duplicates> {
+        self.duplicates.as_ref()
     }
 
     pub fn examine(&mut self, conversation: &Conversation) -> Verdict {

@@ -9,6 +9,8 @@ pub mod encoding;
 pub mod epochs;
 pub mod example_checks;
 pub mod message_tokens;
+mod piece_cache;
+mod pretokenizer;
 pub mod report;
 pub mod split_part;
 pub mod token_histogram;

@@ -86,7 +86,7 @@ impl TrainingReport {
             .is_some()
         {
             self.duplicates.add(conversation);
-            if config.dedupe {
+            if config.dedupe != crate::config::Dedupe::Off {
                 return;
             }
         }
@@ -141,7 +141,7 @@ impl TrainingReport {
             "target": self.config.target.as_str(),
             "tokenizer": self.config.tokenizer.as_str(),
             "max_tokens": self.config.max_tokens,
-            "dedupe": self.config.dedupe,
+            "dedupe": self.config.dedupe.to_value(),
             "examples": examples,
             "skipped": {
                 "count": self.skipped.values().map(|finding| finding.count).sum::<u64>(),

@@ -111,43 +111,9 @@ fn pseudonym_numbers(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{StoredJson, Turn};
 
     fn conversation(id: &str, contents: &[&str]) -> Conversation {
-        Conversation {
-            id: id.into(),
-            conversation_id: id.into(),
-            title: None,
-            status: "approved".into(),
-            tier: "template".into(),
-            category: Vec::new(),
-            quality_score: None,
-            quality_metrics: None,
-            persona: None,
-            emotion: None,
-            topic: None,
-            total_turns: contents.len() as i64,
-            token_count: 0,
-            parent_id: None,
-            parent_type: None,
-            review_history: StoredJson::empty_array(),
-            created_at: String::new(),
-            updated_at: String::new(),
-            tools: None,
-            turns: contents
-                .iter()
-                .enumerate()
-                .map(|(n, content)| Turn {
-                    turn_number: n as i64 + 1,
-                    role: if n % 2 == 0 { "user" } else { "assistant" }.into(),
-                    content: (*content).into(),
-                    token_count: None,
-                    tool_calls: None,
-                    tool_call_id: None,
-                })
-                .collect(),
-            unreadable: None,
-        }
+        Conversation::with_turns(id, contents)
     }
 
     fn split(seed: &str, part: Part) -> Split {
