@@ -65,7 +65,19 @@ export_to tools-openai.jsonl "{$TOOLS}"
 export_to tools-sharegpt.jsonl "{$TOOLS, \"target\": \"sharegpt\"}"
 export_to tools-review.md "{$TOOLS, \"format\": \"markdown\"}"
 
-for file in training-approved.jsonl training-train.jsonl training-validation.jsonl tools-openai.jsonl; do
+# Continuous exports: a saved export, its first increment (everything), one
+# conversation edited, and the next increment (that one only).
+log "a saved export and two increments"
+psql -X -q -v ON_ERROR_STOP=1 -f "$REPO_ROOT/sql/sample_app_updated_at.sql"
+psql -XAtq -v ON_ERROR_STOP=1 -o /dev/null \
+    -c "SELECT export_system.save_export('weekly-train', '{\"format\": \"jsonl\", \"dedupe\": \"history\"}')"
+export_to increment-1.jsonl '{"saved": "weekly-train", "since": "last"}'
+psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE public.conversation_turns SET content = content || ' (Edited after review.)'
+    WHERE conversation_id = '00000000-0000-4000-8000-00000000700a' AND turn_number = 4"
+export_to increment-2.jsonl '{"saved": "weekly-train", "since": "last"}'
+[[ $(wc -l <"$OUT/increment-2.jsonl") == 1 ]] || { echo "the second increment should hold the one edited conversation" >&2; exit 1; }
+
+for file in training-approved.jsonl training-train.jsonl training-validation.jsonl tools-openai.jsonl increment-1.jsonl increment-2.jsonl; do
     python3 "$REPO_ROOT/scripts/check_openai_jsonl.py" "$OUT/$file"
 done
 

@@ -98,8 +98,6 @@ CREATE TABLE export_system.export_logs (
     db_role             text NOT NULL DEFAULT current_user,
     duration_ms         bigint,
     redactions          jsonb,
-    saved_export        text,
-    increment           integer,
     progress_done       integer,
     progress_total      integer,
     part_count          integer,
@@ -108,7 +106,10 @@ CREATE TABLE export_system.export_logs (
     started_at          timestamptz,
     completed_at        timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
-    updated_at          timestamptz NOT NULL DEFAULT now()
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    -- Last, where ALTER TABLE … ADD COLUMN puts them when 0.3.0 is updated.
+    saved_export        text,
+    increment           integer
 );
 
 COMMENT ON TABLE export_system.export_logs IS

@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from support import ALICE, BOB, Session, admin_connect, create_database, fetch_rows, new_uuid, rpc, rpc_export
+from support import ALICE, BOB, REPO, Session, admin_connect, create_database, fetch_rows, new_uuid, rpc, rpc_export
 
 SAVE_ARGS = {"name": "text", "config": "jsonb"}
 NAME_ARGS = {"name": "text"}
@@ -21,20 +21,7 @@ ID_ARGS = {"export_id": "uuid"}
 
 # What the README asks of an application: updated_at moves when a
 # conversation or any of its turns change.
-UPDATED_AT_TRIGGERS = """
-CREATE FUNCTION public.touch_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN NEW.updated_at := now(); RETURN NEW; END $$;
-CREATE TRIGGER conversations_touch BEFORE UPDATE ON public.conversations
-    FOR EACH ROW EXECUTE FUNCTION public.touch_updated_at();
-CREATE FUNCTION public.touch_conversation() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE public.conversations SET updated_at = now()
-     WHERE id = COALESCE(NEW.conversation_id, OLD.conversation_id);
-    RETURN NULL;
-END $$;
-CREATE TRIGGER conversation_turns_touch AFTER INSERT OR UPDATE OR DELETE ON public.conversation_turns
-    FOR EACH ROW EXECUTE FUNCTION public.touch_conversation();
-"""
+UPDATED_AT_TRIGGERS = (REPO / "sql" / "sample_app_updated_at.sql").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +116,9 @@ def test_saving_validates_the_name_and_the_config_like_an_export(api, name, conf
     ({"saved": "inc", "since": "yesterday"}, "22023", '"since" must be "last"'),
     ({"saved": "inc", "since": "last", "filters": {"tier": ["template"]}}, "22023", '"filters" cannot change'),
     ({"saved": "inc", "since": "last", "scope": "all"}, "22023", '"scope" cannot change'),
+    ({"saved": "inc", "since": "last", "split": {"validation": 0.5, "part": "train"}}, "22023",
+     '"split" cannot change'),
+    ({"saved": "inc", "since": "last", "redact": True}, "22023", '"redact" cannot change'),
     ({"saved": "limited", "since": "last"}, "22023", '"limit" cannot be used with "since"'),
 ])
 def test_bad_continuous_configs_are_refused_with_their_sqlstate(api, config, sqlstate, named):
@@ -234,6 +224,82 @@ def test_a_source_without_updated_at_cannot_be_followed(db, api):
     finally:
         with admin_connect(db) as conn:
             conn.execute("SELECT export_system.set_source('public.conversations', 'public.conversation_turns')")
+
+
+def test_an_updated_at_that_is_not_an_exact_instant_cannot_be_followed(db, api):
+    """A timestamp without time zone is read in each session's TimeZone; a
+    rounded one can fall before the start of the transaction that wrote it."""
+    with admin_connect(db) as conn:
+        for name, column in [("local_time", "timestamp"), ("rounded", "timestamptz(0)")]:
+            conn.execute(f"CREATE TABLE public.{name} (id uuid PRIMARY KEY, messages jsonb NOT NULL, owner uuid, "
+                         f"updated_at {column})")
+            conn.execute(f"ALTER TABLE public.{name} ENABLE ROW LEVEL SECURITY")
+            conn.execute(f"CREATE POLICY owner ON public.{name} USING (owner = (SELECT auth.uid()))")
+            conn.execute(f"GRANT SELECT ON public.{name} TO authenticated")
+    try:
+        save(api, "instants", {"scope": "all"})
+        for name, described in [("local_time", "timestamp without time zone"),
+                                ("rounded", "timestamp with time zone")]:
+            with admin_connect(db) as conn:
+                conn.execute(f"SELECT export_system.set_source('public.{name}')")
+            with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+                rpc_export(api, {"saved": "instants", "since": "last"}, sub=ALICE)
+            assert "timestamptz to the microsecond" in raised.value.diag.message_primary
+            assert described in raised.value.diag.message_primary
+    finally:
+        with admin_connect(db) as conn:
+            conn.execute("SELECT export_system.set_source('public.conversations', 'public.conversation_turns')")
+
+
+def test_a_replaced_config_starts_the_increments_over(db):
+    with admin_connect(db) as conn:
+        conn.execute("SELECT export_system.save_export('replaced', '{\"include_metadata\": true}')")
+        first = operator_export(conn, {"saved": "replaced", "since": "last"})
+        assert first and operator_export(conn, {"saved": "replaced", "since": "last"}) == []
+        conn.execute("SELECT export_system.save_export('replaced', '{\"include_metadata\": true}')")
+        assert operator_export(conn, {"saved": "replaced", "since": "last"}) == [], "the same config: unchanged"
+        conn.execute("SELECT export_system.save_export('replaced', "
+                     "'{\"include_metadata\": true, \"scope\": \"all\"}')")
+        again = operator_export(conn, {"saved": "replaced", "since": "last"})
+        assert set(by_conversation(first)) < set(by_conversation(again)), "a new selection, read from the start"
+
+
+def test_a_job_whose_checkpoint_another_run_moved_fails_and_moves_nothing(db):
+    """A queued increment reads its checkpoint when it opens, while a streamed
+    increment of the same saved export is under way; the streamed one
+    completes first: the job fails (40001's message) instead of exporting
+    the same changes twice, and the checkpoint counts one increment."""
+    with admin_connect(db) as conn:
+        conn.execute("SELECT export_system.save_export('raced', '{}')")
+        operator_export(conn, {"saved": "raced", "since": "last"})
+        for n in range(2):
+            add_conversation(conn, f"raced-{n}", f"new for both runs {n}")
+    streamed = psycopg.connect(dbname=db, user="postgres")
+    try:
+        cursor = streamed.cursor(name="increment")
+        cursor.execute("SELECT export_system.export_conversations('{\"saved\": \"raced\", \"since\": \"last\"}')")
+        assert cursor.fetchone(), "under way: it holds its checkpoint"
+        with admin_connect(db) as conn:
+            export_id = conn.execute("SELECT export_system.queue_export("
+                                     "'{\"saved\": \"raced\", \"since\": \"last\"}')").fetchone()[0]
+            conn.execute("SELECT export_system.run_queued_exports()")
+        wait_for(lambda: fetch_rows(
+            db, "SELECT 1 FROM export_system.export_jobs j JOIN pg_locks l ON l.pid = j.worker_pid "
+                "WHERE j.export_id = %s AND NOT l.granted", (export_id,)), "the job to wait on the checkpoint")
+        assert len(cursor.fetchall()) == 1
+        cursor.close()
+        streamed.commit()
+    finally:
+        streamed.close()
+    wait_for(lambda: fetch_rows(db, "SELECT status FROM export_system.export_logs WHERE export_id = %s",
+                                (export_id,))[0][0] == "failed", "the job to fail")
+    [(message, increment)] = fetch_rows(db, "SELECT error_message, increment FROM export_system.export_logs "
+                                            "WHERE export_id = %s", (export_id,))
+    assert 'another increment of saved export "raced" (all) completed while this one ran' in message
+    assert increment is None
+    with admin_connect(db) as conn:
+        listed = {s["name"]: s for s in conn.execute("SELECT export_system.saved_exports()").fetchone()[0]}
+    assert listed["raced"]["increments"]["all"]["completed"] == 2
 
 
 def test_an_increment_outside_read_committed_is_refused(db):

@@ -102,8 +102,17 @@ pub(super) fn check_continuous(config: &ExportConfig) -> Result<(), UserError> {
 }
 
 /// Keys an increment may not override: they decide which conversations
-/// the saved export follows, and its checkpoint stands for that selection.
-pub const SELECTION_KEYS: &[&str] = &["scope", "conversation_ids", "filters", "limit"];
+/// (and, through the split of the redacted content, which part) the saved
+/// export follows, and its checkpoints stand for that selection.
+pub const SELECTION_KEYS: &[&str] = &[
+    "scope",
+    "conversation_ids",
+    "filters",
+    "limit",
+    "split",
+    "redact",
+    "redaction",
+];
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@
 use pgrx::datum::TimestampWithTimeZone;
 
 use crate::config::{ExportConfig, Filters, Scope, SortColumn, SortDirection};
+use crate::error::UserError;
 use crate::pg::spi;
 use crate::source::{Source, SourceColumn, Turns};
 use crate::sql_args::SqlArgs;
@@ -388,13 +389,26 @@ fn range_conditions(filters: &Filters, source: &Source, args: &mut SqlArgs) -> V
 }
 
 /// An increment reads the conversations changed since its checkpoint (all
-/// of them on its first run); it needs the source's updated_at.
+/// of them on its first run); it needs the source's updated_at, as an
+/// instant: a `timestamp` is read in each session's TimeZone, and a rounded
+/// one can fall before the start of the transaction that wrote it.
 fn changed_since_condition(
     changed_since: Option<i64>,
     source: &Source,
     args: &mut SqlArgs,
 ) -> Option<String> {
-    let column = source.require("updated_at", "\"since\"").sql("c");
+    let column = source.require("updated_at", "\"since\"");
+    if !column.is_exact_instant() {
+        UserError::invalid_parameter(
+            format!(
+                "\"since\" needs the source's \"updated_at\" as timestamptz to the microsecond, and its column is {}",
+                column.described()
+            ),
+            "Change the column to timestamptz without a precision (ALTER TABLE … ALTER COLUMN … TYPE timestamptz), or export without \"since\".",
+        )
+        .raise();
+    }
+    let column = column.sql("c");
     let since = changed_since?;
     let since = TimestampWithTimeZone::try_from(since).unwrap_or_else(|_| {
         pgrx::error!("a saved export's checkpoint holds an invalid time: {since}")

@@ -9,10 +9,11 @@
 //! with an updated_at from before (its own start, when a trigger sets it
 //! from now()). So the next start is the start of the oldest transaction
 //! open when the run reads its checkpoint, just before it takes its
-//! snapshot: whatever this snapshot could not see was written by one of
-//! those, or by one begun later. The conversations this run read at or
-//! after that start are kept, with their updated_at, so the next increment
-//! reads them again without exporting them twice.
+//! snapshot, less a second (a transaction publishes its start a moment
+//! after its now() is fixed): whatever this snapshot could not see was
+//! written by one of those, or by one begun later. The conversations this
+//! run read at or after that start are kept, with their updated_at, so the
+//! next increment reads them again without exporting them twice.
 
 use pgrx::PgSqlErrorCode;
 use pgrx::datum::TimestampWithTimeZone;
@@ -26,7 +27,9 @@ use crate::export::pipeline::Exporter;
 use crate::export::saved_config::not_found;
 use crate::pg::identity::Identity;
 use crate::pg::spi;
-use crate::store::saved_exports::{self as store, CheckpointUse, CompletedIncrement};
+use crate::store::saved_exports::{
+    self as store, CheckpointMove, CheckpointUse, CompletedIncrement,
+};
 use crate::training::duplicates::EmittedExamples;
 
 /// How the run reads its checkpoint.
@@ -42,6 +45,11 @@ pub enum RunKind {
     /// would hold and moves nothing.
     Look,
 }
+
+/// Taken off the oldest open transaction's start: covers the moment
+/// between a transaction fixing its now() and publishing its start, and
+/// small steps of the clock. Costs only re-reads, which the window skips.
+const START_MARGIN_MICROS: i64 = 1_000_000;
 
 struct IncrementStart {
     part: &'static str,
@@ -169,18 +177,19 @@ impl SavedRun {
             }
             .raise();
         }
-        let oldest = micros(open.oldest_start);
-        let next_from = match (open.prepared_pending, checkpoint.changed_since) {
+        let oldest = micros(open.oldest_start) - START_MARGIN_MICROS;
+        let next_from = match (open.start_unknown, checkpoint.changed_since) {
             (false, _) => oldest,
-            // A prepared transaction's start is recorded nowhere: the start
-            // stays where it was, which precedes it.
+            // A transaction whose start is recorded nowhere began after the
+            // last increment's start (it was not open then, or that start
+            // stayed put too): the start stays where it was.
             (true, Some(since)) => oldest.min(micros(since)),
             (true, None) => UserError {
                 code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 message: format!(
-                    "the first increment of saved export \"{name}\" cannot start while a prepared transaction is pending"
+                    "the first increment of saved export \"{name}\" cannot start while a transaction whose start nobody records is open"
                 ),
-                hint: "Commit or roll back the transactions in pg_prepared_xacts, then run it: nobody records when they began, so what they changed could be missed.".into(),
+                hint: "Commit or roll back the prepared transactions (pg_prepared_xacts), and end the sessions that run with track_activities off, then run it: what they changed could be missed.".into(),
             }
             .raise(),
         };
@@ -204,8 +213,8 @@ impl SavedRun {
                     .collect(),
             };
             match store::complete_increment(&done) {
-                Some(number) => store::record_increment(export_id, number),
-                None => UserError {
+                CheckpointMove::Moved(number) => store::record_increment(export_id, number),
+                CheckpointMove::MovedByAnother => UserError {
                     code: PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
                     message: format!(
                         "another increment of saved export \"{}\" ({}) completed while this one ran",
@@ -214,15 +223,24 @@ impl SavedRun {
                     hint: "Run it again: it exports what is new since that one.".into(),
                 }
                 .raise(),
+                CheckpointMove::Gone => UserError {
+                    code: PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+                    message: format!(
+                        "saved export \"{}\" was dropped or given another config while this increment ran",
+                        self.name
+                    ),
+                    hint: "Run the increment again: it starts from the saved export as it is now.".into(),
+                }
+                .raise(),
             }
         }
         if self.records_history {
-            let fingerprints = exporter
+            let fingerprints: Vec<pgrx::Uuid> = exporter
                 .kept_fingerprints()
                 .into_iter()
                 .map(|fingerprint| pgrx::Uuid::from_bytes(fingerprint.to_be_bytes()))
                 .collect();
-            store::record_emitted(self.saved_export, export_id, fingerprints);
+            store::record_emitted(self.saved_export, export_id, &fingerprints);
         }
     }
 }

@@ -16,13 +16,15 @@ use crate::training::report::TrainingReport;
 
 pub fn training_report(config: Option<ConfigJson>) -> Value {
     let mut config = preferences::effective_config(config);
-    let window = SavedRun::begin(&mut config, RunKind::Look)
-        .and_then(|(_, continuation)| continuation.window);
+    let continuation = SavedRun::begin(&mut config, RunKind::Look)
+        .map(|(_, continuation)| continuation)
+        .unwrap_or_default();
     let mut source = ConversationReader::open(&config, &Source::load());
     // The same examples as the export: redacted, of the split's part, and
-    // for an increment only the new ones.
-    let mut selection = ExampleSelection::for_config(&config).in_window(window);
-    let mut report = TrainingReport::new(config);
+    // for an increment only the new ones; with history, earlier runs'
+    // examples count as duplicates.
+    let mut selection = ExampleSelection::for_config(&config).in_window(continuation.window);
+    let mut report = TrainingReport::new(config, continuation.emitted);
     let mut batch = Vec::new();
     while !source.is_exhausted() {
         batch.clear();

@@ -121,6 +121,9 @@ pub struct SourceColumn {
     element_category: String,
     /// format_type(): the type as an error message names it.
     type_name: String,
+    /// atttypmod: -1 when the type carries no modifier (a timestamp's
+    /// precision, for one).
+    type_modifier: i32,
 }
 
 impl SourceColumn {
@@ -135,6 +138,17 @@ impl SourceColumn {
 
     pub fn is_jsonb(&self) -> bool {
         self.type_oid == pg_sys::JSONBOID
+    }
+
+    /// `timestamptz` to the microsecond: an instant, whatever a session's
+    /// TimeZone, never rounded.
+    pub fn is_exact_instant(&self) -> bool {
+        self.type_oid == pg_sys::TIMESTAMPTZOID && self.type_modifier == -1
+    }
+
+    /// The column's name and type, as an error message names them.
+    pub fn described(&self) -> String {
+        format!("{} ({})", self.name, self.type_name)
     }
 }
 
@@ -252,7 +266,7 @@ fn columns_of(oid: pg_sys::Oid) -> Vec<SourceColumn> {
             client
                 .select(
                     "SELECT a.attname::text, a.atttypid, t.typcategory::text, \
-                            COALESCE(e.typcategory::text, ''), format_type(a.atttypid, NULL) \
+                            COALESCE(e.typcategory::text, ''), format_type(a.atttypid, NULL), a.atttypmod \
                      FROM pg_catalog.pg_attribute a \
                      JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                      LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' \
@@ -273,6 +287,7 @@ fn columns_of(oid: pg_sys::Oid) -> Vec<SourceColumn> {
                         category: text(3),
                         element_category: text(4),
                         type_name: text(5),
+                        type_modifier: row.get::<i32>(6).ok().flatten().unwrap_or(-1),
                     }
                 })
                 .collect()

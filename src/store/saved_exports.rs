@@ -55,30 +55,43 @@ pub fn find(identity: &Identity, name: &str) -> Option<SavedExport> {
     })
 }
 
-/// Create or replace `identity`'s saved export `name`; returns its row as jsonb.
+/// Create or replace `identity`'s saved export `name`; returns its row as
+/// jsonb. A replaced config that differs starts the increments over: its
+/// checkpoints stood for the old selection.
 pub fn save(identity: &Identity, name: &str, config: &Value) -> Value {
     let [user_id, db_role] = owner_args(identity);
     let args = [user_id, db_role, name.into(), JsonB(config.clone()).into()];
     as_extension_owner(|| {
         let replaced = Spi::connect_mut(|client| {
-            client
-                .update(
-                    &format!(
-                        "UPDATE export_system.saved_exports s SET config = $4, updated_at = pg_catalog.now() \
-                         WHERE {OWNED_BY} AND s.name OPERATOR(pg_catalog.=) $3::pg_catalog.text"
-                    ),
-                    None,
-                    &args,
-                )
-                .map(|table| table.len())
-        })
-        .unwrap_or_else(|error| spi::fail("replacing a saved export", error));
-        if replaced == 0 {
-            write(
-                "saving an export",
-                "INSERT INTO export_system.saved_exports (user_id, db_role, name, config) \
-                 VALUES ($1::pg_catalog.uuid, $2, $3, $4)",
+            let table = client.update(
+                &format!(
+                    "SELECT s.id, s.config OPERATOR(pg_catalog.=) $4 FROM export_system.saved_exports s \
+                     WHERE {OWNED_BY} AND s.name OPERATOR(pg_catalog.=) $3::pg_catalog.text FOR UPDATE"
+                ),
+                Some(1),
                 &args,
+            )?;
+            if table.is_empty() {
+                return Ok(None);
+            }
+            let row = table.first();
+            Ok::<_, pgrx::spi::Error>(row.get::<pgrx::Uuid>(1)?.zip(row.get::<bool>(2)?))
+        })
+        .unwrap_or_else(|error| spi::fail("reading a saved export", error));
+        write(
+            "saving an export",
+            "INSERT INTO export_system.saved_exports (user_id, db_role, name, config) \
+             VALUES ($1::pg_catalog.uuid, $2, $3, $4) \
+             ON CONFLICT ((COALESCE(user_id::text, 'role:' || db_role)), name) \
+             DO UPDATE SET config = EXCLUDED.config, updated_at = pg_catalog.now()",
+            &args,
+        );
+        if let Some((id, false)) = replaced {
+            write(
+                "starting a saved export's increments over",
+                "DELETE FROM export_system.saved_export_checkpoints \
+                 WHERE saved_export OPERATOR(pg_catalog.=) $1",
+                &[id.into()],
             );
         }
     });
@@ -194,8 +207,9 @@ pub fn checkpoint(saved_export: pgrx::Uuid, part: &str, use_: CheckpointUse) -> 
 pub struct OpenTransactions {
     /// The start of the oldest, ours included.
     pub oldest_start: TimestampWithTimeZone,
-    /// A prepared transaction is pending: nothing records when it began.
-    pub prepared_pending: bool,
+    /// One whose start is recorded nowhere is open: a prepared transaction,
+    /// or a session with track_activities off.
+    pub start_unknown: bool,
     /// The extension's owner sees every session's transaction start.
     pub sees_every_session: bool,
 }
@@ -203,17 +217,19 @@ pub struct OpenTransactions {
 /// The transactions open now, read as the extension's owner.
 pub fn open_transactions() -> OpenTransactions {
     as_extension_owner(|| {
-        let (oldest, prepared, sees_all) = spi::read_three::<TimestampWithTimeZone, bool, bool>(
+        let (oldest, unknown, sees_all) = spi::read_three::<TimestampWithTimeZone, bool, bool>(
             "reading the open transactions",
             "SELECT LEAST((SELECT pg_catalog.min(a.xact_start) FROM pg_catalog.pg_stat_activity a), \
                           pg_catalog.transaction_timestamp()), \
-                    EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts), \
+                    EXISTS (SELECT FROM pg_catalog.pg_prepared_xacts) \
+                    OR EXISTS (SELECT FROM pg_catalog.pg_stat_activity a \
+                               WHERE a.state OPERATOR(pg_catalog.=) 'disabled'), \
                     pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')",
             &[],
         );
         OpenTransactions {
             oldest_start: oldest.expect("the transaction has a start"),
-            prepared_pending: prepared.unwrap_or(false),
+            start_unknown: unknown.unwrap_or(false),
             sees_every_session: sees_all.unwrap_or(false),
         }
     })
@@ -256,9 +272,22 @@ pub struct CompletedIncrement<'a> {
     pub read_again: Vec<(String, TimestampWithTimeZone)>,
 }
 
-/// Move the checkpoint; returns the number of this increment (from 1), or
-/// None when another run moved it first.
-pub fn complete_increment(done: &CompletedIncrement) -> Option<i32> {
+/// What became of the checkpoint a completed increment moves.
+pub enum CheckpointMove {
+    /// Moved: this was the increment with this number (from 1).
+    Moved(i32),
+    /// Another run of the same part completed first.
+    MovedByAnother,
+    /// The saved export was dropped, or replaced by another config.
+    Gone,
+}
+
+/// Rows a statement writes at once: arrays of ids stay far below
+/// PostgreSQL's 1 GB limit on one value.
+const ROWS_PER_WRITE: usize = 10_000;
+
+/// Move the checkpoint, and keep what the next increment reads again.
+pub fn complete_increment(done: &CompletedIncrement) -> CheckpointMove {
     as_extension_owner(|| {
         let increment = Spi::connect_mut(|client| {
             let table = client.update(
@@ -282,7 +311,20 @@ pub fn complete_increment(done: &CompletedIncrement) -> Option<i32> {
             }
             table.first().get::<i32>(1)
         })
-        .unwrap_or_else(|error| spi::fail("moving a saved export's checkpoint", error))?;
+        .unwrap_or_else(|error| spi::fail("moving a saved export's checkpoint", error));
+        let Some(increment) = increment else {
+            let exists = spi::read_one::<bool>(
+                "reading a saved export's checkpoint",
+                "SELECT true FROM export_system.saved_export_checkpoints \
+                 WHERE saved_export OPERATOR(pg_catalog.=) $1 AND part OPERATOR(pg_catalog.=) $2::pg_catalog.text",
+                &[done.saved_export.into(), done.part.into()],
+            );
+            return if exists.is_some() {
+                CheckpointMove::MovedByAnother
+            } else {
+                CheckpointMove::Gone
+            };
+        };
         write(
             "narrowing a saved export's window",
             "DELETE FROM export_system.saved_export_window \
@@ -294,22 +336,24 @@ pub fn complete_increment(done: &CompletedIncrement) -> Option<i32> {
                 done.changed_since.into(),
             ],
         );
-        let (ids, stamps): (Vec<String>, Vec<TimestampWithTimeZone>) =
-            done.read_again.iter().cloned().unzip();
-        write(
-            "recording a saved export's window",
-            "INSERT INTO export_system.saved_export_window (saved_export, part, conversation, updated_at) \
-             SELECT $1, $2, w.conversation, w.updated_at \
-             FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS w(conversation, updated_at) \
-             ON CONFLICT (saved_export, part, conversation) DO UPDATE SET updated_at = EXCLUDED.updated_at",
-            &[
-                done.saved_export.into(),
-                done.part.into(),
-                ids.into(),
-                stamps.into(),
-            ],
-        );
-        Some(increment)
+        for rows in done.read_again.chunks(ROWS_PER_WRITE) {
+            let (ids, stamps): (Vec<String>, Vec<TimestampWithTimeZone>) =
+                rows.iter().cloned().unzip();
+            write(
+                "recording a saved export's window",
+                "INSERT INTO export_system.saved_export_window (saved_export, part, conversation, updated_at) \
+                 SELECT $1, $2, w.conversation, w.updated_at \
+                 FROM ROWS FROM (pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.timestamptz[])) AS w(conversation, updated_at) \
+                 ON CONFLICT (saved_export, part, conversation) DO UPDATE SET updated_at = EXCLUDED.updated_at",
+                &[
+                    done.saved_export.into(),
+                    done.part.into(),
+                    ids.into(),
+                    stamps.into(),
+                ],
+            );
+        }
+        CheckpointMove::Moved(increment)
     })
 }
 
@@ -338,14 +382,20 @@ pub fn emitted_examples(saved_export: pgrx::Uuid) -> Vec<(pgrx::Uuid, pgrx::Uuid
 }
 
 /// Record the examples `export_id` emitted for `saved_export`.
-pub fn record_emitted(saved_export: pgrx::Uuid, export_id: &str, fingerprints: Vec<pgrx::Uuid>) {
-    write(
-        "recording a saved export's examples",
-        "INSERT INTO export_system.saved_export_examples (saved_export, fingerprint, export_id) \
-         SELECT $1, f.fingerprint, $3::pg_catalog.uuid FROM pg_catalog.unnest($2::pg_catalog.uuid[]) AS f(fingerprint) \
-         ON CONFLICT (saved_export, fingerprint) DO NOTHING",
-        &[saved_export.into(), fingerprints.into(), export_id.into()],
-    );
+pub fn record_emitted(saved_export: pgrx::Uuid, export_id: &str, fingerprints: &[pgrx::Uuid]) {
+    for fingerprints in fingerprints.chunks(ROWS_PER_WRITE) {
+        write(
+            "recording a saved export's examples",
+            "INSERT INTO export_system.saved_export_examples (saved_export, fingerprint, export_id) \
+             SELECT $1, f.fingerprint, $3::pg_catalog.uuid FROM pg_catalog.unnest($2::pg_catalog.uuid[]) AS f(fingerprint) \
+             ON CONFLICT (saved_export, fingerprint) DO NOTHING",
+            &[
+                saved_export.into(),
+                fingerprints.to_vec().into(),
+                export_id.into(),
+            ],
+        );
+    }
 }
 
 /// The audit row says which increment of its saved export it was.

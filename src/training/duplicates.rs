@@ -35,6 +35,8 @@ pub struct Duplicates {
     hasher: ContentHasher,
     seen: HashMap<u128, Earlier>,
     earlier_runs: Vec<Uuid>,
+    /// Examples this export kept so far.
+    kept: u64,
 }
 
 impl Duplicates {
@@ -43,6 +45,7 @@ impl Duplicates {
             hasher: ContentHasher::random(),
             seen: HashMap::new(),
             earlier_runs: Vec::new(),
+            kept: 0,
         }
     }
 
@@ -63,6 +66,7 @@ impl Duplicates {
             hasher: ContentHasher::with_key(emitted.key),
             seen,
             earlier_runs,
+            kept: 0,
         }
     }
 
@@ -87,7 +91,8 @@ impl Duplicates {
                 Earlier::Run(run) => format!("export {}", self.earlier_runs[*run as usize]),
             });
         }
-        let position = self.seen.len() as u64 + 1;
+        self.kept += 1;
+        let position = self.kept;
         let earlier = Uuid::parse_str(id).map_or(Earlier::Position(position), Earlier::Id);
         self.seen.insert(fingerprint, earlier);
         None
@@ -147,6 +152,11 @@ mod tests {
             Some(format!("export {run}"))
         );
         assert_eq!(second.earlier("z", &example("b")), None);
+        assert_eq!(
+            second.earlier("w", &example("b")).as_deref(),
+            Some("example 1"),
+            "positions count this export's examples only"
+        );
         assert_eq!(second.kept_fingerprints().len(), 1);
     }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::config::ExportConfig;
+use crate::config::{Dedupe, ExportConfig};
 use crate::formats::training_example::training_example;
 use crate::model::Conversation;
-use crate::training::duplicates::Duplicates;
+use crate::training::duplicates::{Duplicates, EmittedExamples};
 use crate::training::epochs::default_epochs;
 use crate::training::message_tokens::example_tokens;
 use crate::training::token_histogram::TokenHistogram;
@@ -52,13 +52,19 @@ pub struct TrainingReport {
 }
 
 impl TrainingReport {
-    pub fn new(config: ExportConfig) -> TrainingReport {
+    /// `emitted`: for `"dedupe": "history"`, what the saved export's earlier
+    /// runs emitted, which the next run would skip as duplicates.
+    pub fn new(config: ExportConfig, emitted: Option<EmittedExamples>) -> TrainingReport {
+        let duplicate_of = match (config.dedupe, emitted) {
+            (Dedupe::History, Some(emitted)) => Duplicates::with_history(emitted),
+            _ => Duplicates::with_random_key(),
+        };
         TrainingReport {
             config,
             skipped: BTreeMap::new(),
             duplicates: Finding::default(),
             over_limit: Finding::default(),
-            duplicate_of: Duplicates::with_random_key(),
+            duplicate_of,
             tokens: TokenHistogram::default(),
             billing_tokens: 0,
             messages: TokenHistogram::default(),
@@ -86,7 +92,7 @@ impl TrainingReport {
             .is_some()
         {
             self.duplicates.add(conversation);
-            if config.dedupe != crate::config::Dedupe::Off {
+            if config.dedupe != Dedupe::Off {
                 return;
             }
         }
