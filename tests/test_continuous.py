@@ -389,8 +389,10 @@ def test_concurrent_writers_and_increments_export_every_change_exactly_once(db):
                     elif action < 0.85:
                         edit_answer(conn, rng.choice(mine), text)
                     else:
-                        conn.execute("UPDATE public.conversations SET status = 'approved' WHERE id = %s",
-                                     (rng.choice(mine),))
+                        # Approved (again), under a title of its own: every version's line differs
+                        # (the file shows updated_at to the millisecond only).
+                        conn.execute("UPDATE public.conversations SET status = 'approved', title = %s WHERE id = %s",
+                                     (f"approved as {text}", rng.choice(mine)))
                     time.sleep(rng.choice([0, 0, 0.02, 0.15, 0.4]))  # some span several increments
                     if rng.random() < 0.1:
                         conn.rollback()
@@ -405,6 +407,7 @@ def test_concurrent_writers_and_increments_export_every_change_exactly_once(db):
     for thread in writers:
         thread.start()
     increments = []
+    job_increment = None
     rolled_back = 0
     rng = random.Random(7)
     try:
@@ -420,6 +423,7 @@ def test_concurrent_writers_and_increments_export_every_change_exactly_once(db):
                     conn.commit()
                     increments.append(lines)
                 if not job_done and time.monotonic() - started > 5:
+                    job_increment = len(increments)
                     increments.append(run_queue_killed_once(db))
                     job_done = True
                 time.sleep(rng.choice([0.05, 0.1, 0.2]))
@@ -432,12 +436,14 @@ def test_concurrent_writers_and_increments_export_every_change_exactly_once(db):
         increments.append(operator_export(conn, {"saved": "live", "since": "last"}))
         final = by_conversation(operator_export(conn, config))
     latest = {}
-    seen = set()
-    for lines in increments:
+    seen = {}
+    for number, lines in enumerate(increments):
         for line in lines:
             conversation = json.loads(line)["metadata"]["conversation_id"]
-            assert (conversation, line) not in seen, f"{conversation} exported twice unchanged"
-            seen.add((conversation, line))
+            assert (conversation, line) not in seen, (
+                f"{conversation} exported unchanged by increments {seen[(conversation, line)]} and {number} "
+                f"(of {len(increments)}; the job's is {job_increment}): {line}")
+            seen[(conversation, line)] = number
             latest[conversation] = line
     assert final, "the writers made conversations"
     assert rolled_back > 0 and len(increments) > 20

@@ -199,6 +199,57 @@ def test_a_fresh_install_updates_from_0_1_0(fresh, reference):
         assert export(fresh, "fresh_update", config) == reference[config], config
 
 
+# Every object of the extension's schema as a line of text: columns in their
+# order with types, defaults and comments; tables' RLS, grants and comments;
+# constraints, indexes, functions (definition and grants), policies, and the
+# tables pg_dump keeps the rows of.
+SCHEMA_OBJECTS = """
+SELECT 'column ' || c.relname || '.' || a.attnum || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), '') || COALESCE(' -- ' || col_description(c.oid, a.attnum), '')
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE c.relnamespace = 'export_system'::regnamespace AND c.relkind IN ('r', 'v') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'table ' || c.relname || ' rls ' || c.relrowsecurity || ' acl ' || COALESCE(c.relacl::text, '')
+       || COALESCE(' -- ' || obj_description(c.oid, 'pg_class'), '')
+FROM pg_class c WHERE c.relnamespace = 'export_system'::regnamespace AND c.relkind IN ('r', 'v')
+UNION ALL
+SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+FROM pg_constraint WHERE connamespace = 'export_system'::regnamespace
+UNION ALL
+SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = 'export_system'::regnamespace
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure || ' acl ' || COALESCE(p.proacl::text, '') || ' ' || pg_get_functiondef(p.oid)
+       || COALESCE(' -- ' || obj_description(p.oid, 'pg_proc'), '')
+FROM pg_proc p WHERE p.pronamespace = 'export_system'::regnamespace
+UNION ALL
+SELECT 'policy ' || tablename || ' ' || policyname || ' ' || cmd || ' ' || roles::text || ' '
+       || COALESCE(qual, '') || ' ' || COALESCE(with_check, '')
+FROM pg_policies WHERE schemaname = 'export_system'
+UNION ALL
+SELECT 'rows kept by pg_dump ' || unnest(extconfig)::regclass FROM pg_extension WHERE extname = 'export_system'
+ORDER BY 1
+"""
+
+
+def test_an_update_from_0_3_0_gives_the_schema_of_a_fresh_install(fresh):
+    """Object by object, column order included: what ALTER EXTENSION … UPDATE
+    leaves is what CREATE EXTENSION makes."""
+    new_database(fresh, "schema_fresh")
+    new_database(fresh, "schema_updated")
+    with fresh.connect("schema_fresh") as conn:
+        conn.execute("CREATE EXTENSION export_system")
+        created = [row[0] for row in conn.execute(SCHEMA_OBJECTS)]
+    with fresh.connect("schema_updated") as conn:
+        conn.execute("CREATE EXTENSION export_system VERSION '0.3.0'")
+        conn.execute("ALTER EXTENSION export_system UPDATE")
+        updated = [row[0] for row in conn.execute(SCHEMA_OBJECTS)]
+    assert any(line.startswith("column export_logs.") and " increment integer" in line for line in created)
+    assert updated == created
+
+
 @pytest.mark.parametrize("other", NEIGHBOURS[archive_major()] if ARCHIVE else [], ids=lambda major: f"into-pg{major}")
 def test_an_archive_for_another_major_is_refused_cleanly(other, tmp_path):
     foreign = Installation(other, f"foreign-pg{other}")

@@ -1322,9 +1322,11 @@ HUGE_TURN_UNIT = 'The quick brown fox jumps over the lazy dog, "quoted" [x](y) =
 
 @pytest.fixture(scope="module")
 def huge_turn_db():
-    """One conversation of alice's with a 24 MiB turn of ordinary text,
-    stored uncompressed (PostgreSQL's own decompression of a value, which
-    the extension cannot interrupt, is not what is measured here)."""
+    """One conversation of alice's with a 24 MiB turn of ordinary text, each
+    sentence after a different hex word (so counting it is real work, not
+    the piece cache's), stored uncompressed (PostgreSQL's own decompression
+    of a value, which the extension cannot interrupt, is not what is
+    measured here)."""
     name = create_database("t_security_huge_turn")
     conversation = new_uuid()
     with admin_connect(name) as conn:
@@ -1334,8 +1336,9 @@ def huge_turn_db():
                      "VALUES (%s, 'huge', %s, 'Huge', 'approved', 'template')", (conversation, ALICE))
         unit = HUGE_TURN_UNIT
         conn.execute("INSERT INTO public.conversation_turns (conversation_id, turn_number, role, content) VALUES "
-                     "(%s, 1, 'user', 'Tell me everything.'), (%s, 2, 'assistant', repeat(%s, %s))",
-                     (conversation, conversation, unit, HUGE_TURN_MB * MIB // len(unit.encode())))
+                     "(%s, 1, 'user', 'Tell me everything.'), (%s, 2, 'assistant', "
+                     " (SELECT string_agg(md5(g::text) || ' ' || %s, '') FROM generate_series(1, %s) g))",
+                     (conversation, conversation, unit, HUGE_TURN_MB * MIB // (len(unit.encode()) + 33)))
     return name
 
 
@@ -1393,6 +1396,10 @@ def test_a_timeout_lands_within_a_tenth_of_a_second_inside_one_huge_value(huge_t
 def test_a_cancel_lands_within_a_tenth_of_a_second_while_counting(huge_turn_db):
     with admin_connect(huge_turn_db) as conn:
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        started = time.monotonic()
+        conn.execute(CANCELLED_WORK["counting (training_report)"]).fetchall()
+        # Reading the turn takes a small part of the call; counting it the rest.
+        inside_counting = 0.6 * (time.monotonic() - started)
         outcome = {}
 
         def count():
@@ -1403,7 +1410,7 @@ def test_a_cancel_lands_within_a_tenth_of_a_second_while_counting(huge_turn_db):
 
         worker = threading.Thread(target=count)
         worker.start()
-        time.sleep(0.15)  # past reading the turn, inside counting it (the call takes about 0.4 s)
+        time.sleep(inside_counting)
         with admin_connect() as other:
             cancelled_at = time.monotonic()
             assert other.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone() == (True,)
