@@ -40,7 +40,7 @@ pub struct Exporter {
 impl Exporter {
     /// `export_date` (ISO 8601) is stamped into JSON documents;
     /// `continuation` is what a saved export's earlier runs left.
-    pub fn new(config: ExportConfig, export_date: String, continuation: Continuation) -> Exporter {
+    fn new(config: ExportConfig, export_date: String, continuation: Continuation) -> Exporter {
         let mut format = formats::for_config(&config, export_date);
         let mut rows = Rows::new();
         format.begin(&mut rows);
@@ -231,7 +231,7 @@ fn join_rows_from(rows: &mut Rows, first: usize) {
 }
 
 /// ISO 8601 UTC, milliseconds: the export date stamped into JSON documents.
-pub fn export_date_now() -> String {
+fn export_date_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
@@ -244,10 +244,16 @@ pub struct ExportPipeline {
 }
 
 impl ExportPipeline {
-    pub fn new(source: ConversationReader, exporter: Exporter) -> ExportPipeline {
+    /// `source`'s conversations as the file `config` describes, dated now;
+    /// `continuation` is what a saved export's earlier runs left.
+    pub fn new(
+        source: ConversationReader,
+        config: ExportConfig,
+        continuation: Continuation,
+    ) -> ExportPipeline {
         ExportPipeline {
             source,
-            exporter,
+            exporter: Exporter::new(config, export_date_now(), continuation),
             finished: false,
         }
     }

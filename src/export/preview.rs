@@ -7,7 +7,7 @@
 //! head is known.
 
 use crate::export::conversation_reader::ConversationReader;
-use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::pipeline::ExportPipeline;
 use crate::export::preferences;
 use crate::export::saved_run::{RunKind, SavedRun};
 use crate::pg::jsonb_arg::ConfigJson;
@@ -27,10 +27,7 @@ pub fn preview_rows(config: Option<ConfigJson>) -> Vec<String> {
         .unwrap_or_default();
     let source =
         ConversationReader::open(&config, &Source::load()).with_batch_bytes(PREVIEW_FETCH_BYTES);
-    let mut pipeline = ExportPipeline::new(
-        source,
-        Exporter::new(config, pipeline::export_date_now(), continuation),
-    );
+    let mut pipeline = ExportPipeline::new(source, config, continuation);
     let mut head = Vec::new();
     let mut shown = 0;
     // Rows through the third conversation's; then the file's closing rows

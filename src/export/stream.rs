@@ -18,7 +18,7 @@ use crate::config::ExportConfig;
 use crate::error::UserError;
 use crate::export::conversation_query;
 use crate::export::conversation_reader::ConversationReader;
-use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::pipeline::ExportPipeline;
 use crate::export::preferences;
 use crate::export::saved_run::{RunKind, SavedRun};
 use crate::model::{AuditRecord, ExportDescription, ExportStatus};
@@ -249,14 +249,7 @@ pub fn stream_conversations(
         config: audited_config,
     };
     let producer = ConversationRows {
-        pipeline: ExportPipeline::new(
-            source,
-            Exporter::new(
-                config,
-                pipeline::export_date_now(),
-                continuation.unwrap_or_default(),
-            ),
-        ),
+        pipeline: ExportPipeline::new(source, config, continuation.unwrap_or_default()),
         saved_run,
     };
     stream(fcinfo, identity, description, Box::new(producer), started)

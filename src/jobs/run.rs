@@ -14,7 +14,7 @@ use crate::config::ExportConfig;
 use crate::error::UserError;
 use crate::export::conversation_query;
 use crate::export::conversation_reader::ConversationReader;
-use crate::export::pipeline::{self, ExportPipeline, Exporter};
+use crate::export::pipeline::ExportPipeline;
 use crate::export::saved_run::{RunKind, SavedRun};
 use crate::jobs::claim::{self, ClaimedJob};
 use crate::model::ExportStatus;
@@ -127,14 +127,7 @@ impl JobRun {
             job_id: job.export_id.clone(),
             saved_run,
             started: Instant::now(),
-            pipeline: ExportPipeline::new(
-                source,
-                Exporter::new(
-                    config,
-                    pipeline::export_date_now(),
-                    continuation.unwrap_or_default(),
-                ),
-            ),
+            pipeline: ExportPipeline::new(source, config, continuation.unwrap_or_default()),
             parts: PartWriter {
                 export_id: job.export_id.clone(),
                 buffer: String::new(),
